@@ -1,0 +1,283 @@
+"""Typed view of params.yaml.
+
+Every section is a frozen dataclass; `load_config()` reads the YAML, rejects unknown keys, wrong
+types and bad values with a one-line ConchError naming the key (`gan.batch_size: must be > 0, got -1`),
+and fills defaults for keys the file leaves out.
+
+A field's metadata may carry:
+  choices  - the allowed values (`level: high | low | deep`)
+  min      - the smallest allowed number (inclusive); `min_exclusive` for a strict bound
+  max      - the largest allowed number (inclusive)
+  exists   - the value, when not null, must name an existing file or folder
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conchshell.errors import ConchError
+
+#: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128).
+LEVELS: dict[str, int] = {"high": 2, "low": 1, "deep": 0}
+IMAGE_ENCODERS = ("tcnn6", "tcnn18")
+
+
+def _opt(default, **meta):
+    return field(default=default, metadata=meta)
+
+
+def _positive(default, **meta):
+    return field(default=default, metadata={"min_exclusive": 0, **meta})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The `prepare` stage: where pictures and pieces come from and how they are shaped."""
+
+    source: str = _opt("demo", choices=("demo", "bop"))
+    bop_root: str = "data/raw"  # checked by the BOP reader, which names every missing file
+    pictures_per_category: int = _positive(20)
+    pieces_per_category: int = _positive(10)
+    val_fraction: float = _opt(0.15, min_exclusive=0, max=0.5)
+    sample_rate: int = _opt(16000, choices=(8000, 16000))
+    seconds: float = _positive(8.0)
+    image_size: int = _opt(224, min=32)
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """The Jukebox VQ-VAE: an official checkpoint to import, or the demo preset to train."""
+
+    checkpoint: str | None = _opt(None, exists=True)
+    preset: str = _opt("demo", choices=("demo", "jukebox-5b"))
+    sample_rate: int = _positive(16000)
+    l_bins: int = _opt(256, min=2)
+    width: int = _positive(16)
+    depth: int = _positive(3)
+    steps: int = _opt(600, min=0)
+    batch_size: int = _positive(8)
+    lr: float = _positive(3e-4)
+    segment_seconds: float = _positive(1.0)
+    commit: float = _opt(0.02, min=0)
+    spectral: float = _opt(1.0, min=0)
+    encode_batch_size: int = _positive(4)
+
+
+@dataclass(frozen=True)
+class TCNNConfig:
+    """Training of the TCNN picture classifier (TCNN-6 or TCNN-18, chosen by `image_encoder`)."""
+
+    epochs: int = _positive(12)
+    batch_size: int = _positive(16)
+    lr: float = _positive(1e-3)
+    weight_decay: float = _opt(1e-4, min=0)
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class I3DConfig:
+    """The frozen I3D video network that turns time-image features into S-T features."""
+
+    checkpoint: str | None = _opt(None, exists=True)
+    batch_size: int = _positive(2)
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """The ConchShell GAN on cached features (DESIGN.md, Losses)."""
+
+    profile: str = _opt("paper", choices=("paper", "released-code"))
+    size: str = _opt("demo", choices=("demo", "paper"))
+    width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
+    steps: int = _opt(300, min=0)
+    batch_size: int = _positive(4)
+    lr_g: float = _positive(1e-5)
+    lr_d: float = _positive(1e-5)
+    beta1: float = _opt(0.5, min=0, max=1)
+    beta2: float = _opt(0.999, min=0, max=1)
+    decay_every: int = _positive(20000)
+    gamma_g: float = _opt(0.8, min_exclusive=0, max=1)
+    gamma_d: float = _opt(0.9, min_exclusive=0, max=1)
+    lambda_adv: float = _opt(0.5, min=0)
+    lambda_fm: float = _opt(3.0, min=0)
+    lambda_wave: float = _opt(40.0, min=0)
+    lambda_mel: float = _opt(15.0, min=0)
+    lambda_latent: float = _opt(5.0, min=0)  # released-code profile only
+    lambda_code: float = _opt(8.0, min=0)  # released-code profile only
+    loss_window_seconds: float | None = _opt(None, min_exclusive=0)  # null: the whole clip
+    checkpoint_every: int = _positive(50)
+    log_every: int = _positive(10)
+    sample_every: int = _positive(100)
+    num_workers: int = _opt(0, min=0)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """The `evaluate` stage: metrics, samples and report."""
+
+    samples: int = _opt(6, min=0)
+    classifier_epochs: int = _positive(30)
+    batch_size: int = _positive(4)
+    max_clips_per_split: int | None = _opt(None, min_exclusive=0)  # null: every clip
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of params.yaml."""
+
+    seed: int = _opt(0, min=0)
+    level: str = _opt("high", choices=tuple(LEVELS))
+    image_encoder: str = _opt("tcnn6", choices=IMAGE_ENCODERS)
+    data: DataConfig = field(default_factory=DataConfig)
+    vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
+    tcnn: TCNNConfig = field(default_factory=TCNNConfig)
+    i3d: I3DConfig = field(default_factory=I3DConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    @property
+    def level_index(self) -> int:
+        """The Jukebox level index of `level` (high → 2, low → 1, deep → 0)."""
+        return LEVELS[self.level]
+
+
+def load_config(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate params.yaml; `overrides` maps dotted keys to values (`{"level": "low"}`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConchError(f"{path}: parameters file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConchError(f"{path}: not valid YAML{where}") from err
+    if not isinstance(raw, dict):
+        raise ConchError(f"{path}: expected a mapping of parameters at the top level")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    return from_dict(raw, source=str(path))
+
+
+def from_dict(raw: dict[str, Any], source: str = "params") -> Config:
+    """Build a validated Config from a plain dict (as YAML gives it)."""
+    return _build(Config, raw, prefix="", source=source)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config (or section) as plain dicts, e.g. to store inside a checkpoint."""
+    return dataclasses.asdict(config)
+
+
+def _set_dotted(raw: dict, key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str):
+    where = prefix.rstrip(".") or "top level"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConchError(f"{source}: {where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConchError(
+            f"{source}: unknown key {prefix}{unknown[0]!s}; allowed keys here: {', '.join(fields)}"
+        )
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], key + ".", source)
+        else:
+            values[name] = _check_value(key, raw[name], hint, f.metadata, source)
+    return cls(**values)
+
+
+def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: str) -> Any:
+    def fail(why: str) -> ConchError:
+        return ConchError(f"{source}: {key}: {why}")
+
+    optional = _is_optional(hint)
+    base = _strip_optional(hint)
+    if value is None:
+        if optional:
+            return None
+        raise fail("must not be empty (null)")
+    coerced = _coerce(value, base)
+    if coerced is _BAD:
+        raise fail(f"expected {_type_name(base)}{' or null' if optional else ''}, got {value!r}")
+    value = coerced
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise fail(f"{value!r} is not allowed; choose one of: {' | '.join(map(str, choices))}")
+    if "min" in meta and value < meta["min"]:
+        raise fail(f"must be >= {meta['min']}, got {value}")
+    if "min_exclusive" in meta and value <= meta["min_exclusive"]:
+        raise fail(f"must be > {meta['min_exclusive']}, got {value}")
+    if "max" in meta and value > meta["max"]:
+        raise fail(f"must be <= {meta['max']}, got {value}")
+    if meta.get("exists") and not Path(value).exists():
+        raise fail(f"{value} does not exist (give an existing path, or null)")
+    return value
+
+
+class _Bad:
+    pass
+
+
+_BAD = _Bad()
+
+
+def _coerce(value: Any, base: Any) -> Any:
+    """Accept YAML's natural spellings (an int where a float is wanted); reject everything else."""
+    if base is bool:
+        return value if isinstance(value, bool) else _BAD
+    if base is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _BAD
+    if base is float:
+        if isinstance(value, bool):
+            return _BAD
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
+            try:
+                return float(value)
+            except ValueError:
+                return _BAD
+        return _BAD
+    if base is str:
+        return value if isinstance(value, str) else _BAD
+    return value
+
+
+def _is_optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _strip_optional(hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+def _type_name(base: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(base, str(base))
