@@ -1,0 +1,88 @@
+"""Audio files: read anything soundfile reads as a fixed-length mono clip; write float WAVs.
+
+Every clip the pipeline sees is `seconds` long at `sample_rate` (8 s at 16 kHz = 128000 samples):
+- several channels are averaged to mono;
+- other rates are resampled with `torchaudio.functional.resample`;
+- a shorter clip is padded with zeros at the end, a longer one is cut: its first `seconds` are kept;
+- the result is peak-normalised (to 0.95 by default).
+Non-finite samples, or a clip that is silent (after cutting), are errors naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from conchshell.errors import ConchError
+from conchshell.io import atomic_path
+
+PEAK = 0.95
+#: A clip whose peak stays below this is called silent.
+SILENCE = 1e-5
+
+
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int = 16000,
+    seconds: float = 8.0,
+    peak: float | None = PEAK,
+) -> np.ndarray:
+    """Read `path` as mono float32 [T], T = round(sample_rate * seconds); `peak=None` skips normalising."""
+    path = Path(path)
+    wave, rate = _read_raw(path)
+    if not np.isfinite(wave).all():
+        raise ConchError(f"{path}: audio contains NaN or infinite samples")
+    mono = wave.mean(axis=1)
+    if rate != sample_rate:
+        mono = resample(mono, rate, sample_rate)
+    mono = fit_length(mono, int(round(sample_rate * seconds)))
+    if np.abs(mono).max(initial=0.0) < SILENCE:
+        raise ConchError(f"{path}: audio is silent (peak below {SILENCE:g} in the first {seconds:g} s)")
+    if peak is not None:
+        mono = mono * (peak / np.abs(mono).max())
+    return mono.astype(np.float32)
+
+
+def _read_raw(path: Path) -> tuple[np.ndarray, int]:
+    """soundfile read as float32 [T, C] and its rate; any failure is a ConchError naming the file."""
+    if not path.is_file():
+        raise ConchError(f"{path}: audio file not found")
+    try:
+        wave, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as err:  # noqa: BLE001 - libsndfile raises several types for bad files
+        raise ConchError(f"{path}: not a readable audio file ({_first_line(err)})") from err
+    if wave.shape[0] == 0:
+        raise ConchError(f"{path}: audio file holds no samples")
+    return wave, int(rate)
+
+
+def resample(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Resample mono float32 [T] → [T * to_rate / from_rate] (torchaudio's windowed sinc)."""
+    out = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave, np.float32)), from_rate, to_rate)
+    return out.numpy()
+
+
+def fit_length(wave: np.ndarray, length: int) -> np.ndarray:
+    """Pad [T] with zeros at the end, or keep its first `length` samples → [length]."""
+    if wave.shape[0] >= length:
+        return wave[:length]
+    return np.pad(wave, (0, length - wave.shape[0]))
+
+
+def write_wav(path: str | os.PathLike, wave: np.ndarray, sample_rate: int) -> None:
+    """Write mono [T] as a float32 WAV (subtype FLOAT), atomically."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"write_wav expects a mono wave [T], got shape {wave.shape}")
+    with atomic_path(path) as tmp:
+        sf.write(tmp, wave, sample_rate, subtype="FLOAT", format="WAV")
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
