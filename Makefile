@@ -12,8 +12,9 @@ env:
 
 demo: env
 	$(UV) run dvc repro
-	$(UV) run conchshell generate data/prepared/images/$$(sed -n '2p' data/prepared/manifest.csv | cut -d, -f1).png -o samples/generated
-	@echo "report: $$(pwd)/report.html"
+	@id=$$(awk -F, '$$4 == "val" {print $$1; exit}' data/prepared/manifest.csv); \
+	$(UV) run conchshell generate data/prepared/images/$$id.png -o generated && \
+	echo "report: $$(pwd)/report.html" && echo "music:  $$(pwd)/generated/$$id.wav (from data/prepared/images/$$id.png)"
 
 test: env
 	$(UV) run pytest -q
