@@ -64,7 +64,7 @@ class VQVAEConfig:
     steps: int = _opt(600, min=0)
     batch_size: int = _positive(8)
     lr: float = _positive(3e-4)
-    segment_seconds: float = _positive(1.0)
+    segment_seconds: float = _positive(0.128)
     commit: float = _opt(0.02, min=0)
     spectral: float = _opt(1.0, min=0)
     encode_batch_size: int = _positive(4)
@@ -109,6 +109,7 @@ class GANConfig:
     lambda_fm: float = _opt(3.0, min=0)
     lambda_wave: float = _opt(40.0, min=0)
     lambda_mel: float = _opt(15.0, min=0)
+    lambda_adv_released: float = _opt(1.0, min=0)  # released-code profile's adversarial weight
     lambda_latent: float = _opt(5.0, min=0)  # released-code profile only
     lambda_code: float = _opt(8.0, min=0)  # released-code profile only
     loss_window_seconds: float | None = _opt(None, min_exclusive=0)  # null: the whole clip

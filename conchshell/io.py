@@ -52,8 +52,17 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure to unpickle is the file's fault
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConchError(f"{path}: not a readable {what} ({first})") from err
+        raise ConchError(f"{path}: not a readable {what} ({_why_unreadable(err)})") from err
+
+
+def _why_unreadable(err: Exception) -> str:
+    """A user-facing reason for a torch.load failure."""
+    text = str(err).strip()
+    if "Weights only load failed" in text:
+        return "it holds pickled Python objects, not just weights; refused for safety (weights_only=True)"
+    if isinstance(err, (RuntimeError, KeyError, EOFError, ValueError)) or "pickle" in type(err).__name__.lower():
+        return "not a PyTorch checkpoint file, or a truncated one"
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def file_sha256(path: str | os.PathLike) -> str:

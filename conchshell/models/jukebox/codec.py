@@ -1,0 +1,87 @@
+"""The audio-rate view of a VQ-VAE that the GAN and evaluation use (16 kHz waveforms [B, T]).
+
+When the model runs at another rate than the audio, waveforms are resampled on the way in and back on
+the way out (torchaudio, differentiable). Inputs are right-padded with zeros to a multiple of the top
+level's hop, so every level sees a whole number of frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+import torchaudio.functional as AF
+from torch import nn
+
+from conchshell.models.jukebox.vqvae import VQVAE
+
+
+class JukeboxCodec(nn.Module):
+    """Wraps `vqvae` (running at `model_rate`) for waveforms at `audio_rate`."""
+
+    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = 16000):
+        super().__init__()
+        self.vqvae = vqvae
+        self.model_rate = int(model_rate)
+        self.audio_rate = int(audio_rate)
+        self.levels = vqvae.levels
+
+    def hop(self, level: int) -> int:
+        """Model-rate samples per latent frame of `level`."""
+        return self.vqvae.hop_lengths[level]
+
+    def _model_samples(self, num_samples: int) -> int:
+        """Model-rate length of `num_samples` audio-rate samples, padded to a multiple of the top hop."""
+        n = math.ceil(num_samples * self.model_rate / self.audio_rate)
+        top = self.hop(self.levels - 1)
+        return math.ceil(n / top) * top
+
+    def frames(self, level: int, num_samples: int) -> int:
+        """Latent frames of `level` for `num_samples` audio-rate samples (1000/4000/16000 for 8 s at 16k)."""
+        return self._model_samples(num_samples) // self.hop(level)
+
+    def samples_per_frame(self, level: int) -> float:
+        """Audio-rate samples per latent frame of `level`."""
+        return self.hop(level) * self.audio_rate / self.model_rate
+
+    def _to_model(self, wave: torch.Tensor) -> torch.Tensor:
+        """[B, T] audio rate → [B, T_model, 1] model rate, padded to a multiple of the top hop."""
+        target = self._model_samples(wave.shape[-1])
+        x = wave.float()
+        if self.model_rate != self.audio_rate:
+            x = AF.resample(x, self.audio_rate, self.model_rate)
+        x = F.pad(x[..., :target], (0, target - min(x.shape[-1], target)))
+        return x.unsqueeze(-1)
+
+    def _to_audio(self, x: torch.Tensor, num_samples: int | None) -> torch.Tensor:
+        """[B, T_model, 1] → [B, T_audio] (resampled back; cut or padded to `num_samples` when given)."""
+        wave = x.squeeze(-1)
+        if self.model_rate != self.audio_rate:
+            length = int(wave.shape[-1] * self.audio_rate // self.model_rate)
+            wave = AF.resample(wave, self.model_rate, self.audio_rate)[..., :length]
+        if num_samples is not None:
+            wave = F.pad(wave[..., :num_samples], (0, max(0, num_samples - wave.shape[-1])))
+        return wave
+
+    def latents(self, wave: torch.Tensor) -> list[torch.Tensor]:
+        """Continuous latents, level 0 first: wave [B, T] → list of [B, emb, T_L]."""
+        return self.vqvae.latents(self._to_model(wave))
+
+    def encode(self, wave: torch.Tensor) -> list[torch.Tensor]:
+        """Codes, level 0 first: wave [B, T] → list of long [B, T_L]."""
+        return self.vqvae.encode(self._to_model(wave))
+
+    def quantise(
+        self, z: torch.Tensor, level: int, straight_through: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [B, emb, T_L] → (z_q [B, emb, T_L], codes long [B, T_L]); straight-through gradient."""
+        return self.vqvae.quantise(z, level, straight_through)
+
+    def decode(self, z_q: torch.Tensor, level: int, num_samples: int | None = None) -> torch.Tensor:
+        """Level `level`'s decoder (differentiable): z_q [B, emb, T_L] → wave [B, T_audio]."""
+        return self._to_audio(self.vqvae.decode_latent(z_q, level), num_samples)
+
+    def decode_codes(self, codes: torch.Tensor, level: int, num_samples: int | None = None) -> torch.Tensor:
+        """codes long [B, T_L] → wave [B, T_audio]."""
+        return self._to_audio(self.vqvae.decode(codes, level), num_samples)

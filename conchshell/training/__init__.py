@@ -1,0 +1,1 @@
+"""Training loops: the demo VQ-VAE, the TCNN classifier and the ConchShell GAN."""

@@ -1,0 +1,142 @@
+"""Training of the demo VQ-VAE, as Jukebox trains its own: all levels at once, each level's encoder →
+EMA codebook (dead codes restarted) → decoder, on random audio segments.
+
+Loss per level: L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + commit · ‖z − q(z)‖²
+(straight-through quantisation); codebooks are updated by EMA k-means, not by gradients. AdamW.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from conchshell.models.jukebox.vqvae import VQVAE
+
+#: (n_fft, hop) of the spectral loss resolutions (window = n_fft, Hann).
+STFT_RESOLUTIONS = ((1024, 256), (512, 128), (256, 64), (128, 32))
+
+
+def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """x [B, T] → magnitude [B, n_fft/2+1, frames]."""
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft, hop, n_fft, window, return_complex=True)
+    return spec.abs()
+
+
+def spectral_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT loss between waveforms [B, T, 1] (mean over the resolutions whose n_fft
+    fits in T of L1 on magnitudes + L1 on log magnitudes)."""
+    x, y = x.squeeze(-1), y.squeeze(-1)
+    resolutions = [r for r in STFT_RESOLUTIONS if r[0] <= x.shape[-1]] or [STFT_RESOLUTIONS[-1]]
+    total = x.new_zeros(())
+    for n_fft, hop in resolutions:
+        mx, my = stft_magnitude(x, n_fft, hop), stft_magnitude(y, n_fft, hop)
+        total = total + (mx - my).abs().mean() + (torch.log(mx + 1e-5) - torch.log(my + 1e-5)).abs().mean()
+    return total / len(resolutions)
+
+
+def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
+    """`batch_size` random windows of `length` samples from waves [N, T] → float32 [B, length, 1]."""
+    rows = rng.integers(0, len(waves), batch_size)
+    starts = rng.integers(0, waves.shape[1] - length + 1, batch_size)
+    batch = np.stack([waves[r, s : s + length] for r, s in zip(rows, starts)])
+    return torch.from_numpy(batch.astype(np.float32)).unsqueeze(-1)
+
+
+def level_losses(model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool) -> dict[str, torch.Tensor]:
+    """Losses of one level on x [B, T, 1]: l1, spectral, commit; plus codes [B, T_L] and recon [B, T, 1]."""
+    block = model.bottleneck.level_blocks[level]
+    z = model.latent(x, level)
+    if update_codebook and not block.initialised:
+        block.init_k(z.detach())
+    z_q, codes = block.quantise(z, straight_through=True)
+    commit = F.mse_loss(z, z_q.detach())
+    if update_codebook:
+        block.update_k(z.detach(), codes)
+    recon = model.decode_latent(z_q, level)
+    return {
+        "l1": (recon - x).abs().mean(),
+        "spectral": spectral_loss(x, recon),
+        "commit": commit,
+        "codes": codes,
+        "recon": recon,
+    }
+
+
+@torch.inference_mode()
+def evaluate_vqvae(model: VQVAE, waves: np.ndarray, batch_size: int = 2) -> dict[str, float]:
+    """Per-level reconstruction L1, spectral loss and codebook usage on whole clips waves [N, T]."""
+    was_training = model.training
+    model.eval()
+    top = model.hop_lengths[-1]
+    length = waves.shape[1] // top * top
+    sums = {f"{name}_{L}": 0.0 for name in ("recon_l1", "spectral") for L in range(model.levels)}
+    used = [set() for _ in range(model.levels)]
+    for start in range(0, len(waves), batch_size):
+        x = torch.from_numpy(waves[start : start + batch_size, :length].astype(np.float32)).unsqueeze(-1)
+        for L in range(model.levels):
+            out = level_losses(model, x, L, update_codebook=False)
+            sums[f"recon_l1_{L}"] += float(out["l1"]) * len(x)
+            sums[f"spectral_{L}"] += float(out["spectral"]) * len(x)
+            used[L].update(out["codes"].unique().tolist())
+    metrics = {k: v / len(waves) for k, v in sums.items()}
+    for L in range(model.levels):
+        metrics[f"codebook_usage_{L}"] = len(used[L]) / model.l_bins
+    model.train(was_training)
+    return metrics
+
+
+def train_vqvae(
+    model: VQVAE,
+    waves: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    segment_samples: int,
+    commit: float,
+    spectral: float,
+    seed: int = 0,
+    eval_waves: np.ndarray | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train every level of `model` on random segments of waves [N, T]; return flat metrics.
+
+    `segment_samples` is rounded down to a multiple of the top hop. Metrics: first/final training loss
+    (mean over the first/last tenth of the steps), per-level recon_l1_L / spectral_L / codebook_usage_L
+    on `eval_waves` (default: the training clips), train_seconds.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    top = model.hop_lengths[-1]
+    length = max(top, min(segment_samples, waves.shape[1]) // top * top)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    losses: list[float] = []
+    started = time.perf_counter()
+    bar = tqdm(range(steps), desc="vqvae", disable=not progress, dynamic_ncols=True)
+    for _ in bar:
+        x = random_segments(waves, batch_size, length, rng)
+        loss = x.new_zeros(())
+        for L in range(model.levels):
+            out = level_losses(model, x, L, update_codebook=True)
+            loss = loss + out["l1"] + spectral * out["spectral"] + commit * out["commit"]
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    seconds = time.perf_counter() - started
+    tenth = max(1, len(losses) // 10)
+    metrics = {
+        "steps": steps,
+        "train_seconds": round(seconds, 2),
+        "loss_first": float(np.mean(losses[:tenth])) if losses else float("nan"),
+        "loss_final": float(np.mean(losses[-tenth:])) if losses else float("nan"),
+    }
+    metrics.update(evaluate_vqvae(model, waves if eval_waves is None else eval_waves))
+    return metrics

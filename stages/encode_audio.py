@@ -1,0 +1,71 @@
+"""Stage `encode_audio`: encode every prepared clip once with the VQ-VAE into data/features/audio.h5.
+
+Each clip (in order of first appearance in the manifest, all splits) is read at 16 kHz, run through
+the VQ-VAE at `vqvae.sample_rate` (resampled on the way in when that differs), and stored with its
+codes and continuous latents for all three levels, so changing `level` never re-runs this stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from conchshell import paths
+from conchshell.config import load_config
+from conchshell.data.audio import read_audio
+from conchshell.data.manifest import read_manifest
+from conchshell.data.store import LEVELS, StoreWriter, audio_store_layout, unique_clips
+from conchshell.errors import report_errors
+from conchshell.io import state_dict_sha256
+from conchshell.models.jukebox import JukeboxCodec, load_vqvae
+
+AUDIO_RATE = 16000
+CLIP_SAMPLES = 128000
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
+    parser.add_argument("--prepared", default=str(paths.PREPARED), help="prepared data folder")
+    parser.add_argument("--vqvae", default=str(paths.VQVAE), help="VQ-VAE checkpoint")
+    parser.add_argument("--out", default=str(paths.AUDIO_H5), help="output HDF5 store")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    prepared = Path(args.prepared)
+    clips = unique_clips(read_manifest(prepared))
+    vqvae = load_vqvae(args.vqvae)
+    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, AUDIO_RATE)
+    frames = [codec.frames(L, CLIP_SAMPLES) for L in range(LEVELS)]
+    attrs = {
+        "preset": vqvae.preset,
+        "sample_rate": cfg.vqvae.sample_rate,
+        "audio_rate": AUDIO_RATE,
+        "hop_lengths": np.array(vqvae.hop_lengths, dtype=np.int64),
+        "vqvae_sha256": state_dict_sha256(vqvae.state_dict()),
+        "l_bins": vqvae.l_bins,
+        "emb_width": vqvae.emb_width,
+    }
+    layout = audio_store_layout(len(clips), CLIP_SAMPLES, frames, vqvae.emb_width)
+    batch = cfg.vqvae.encode_batch_size
+    with StoreWriter(args.out, [c for c, _ in clips], layout, attrs) as out, torch.inference_mode():
+        for start in tqdm(range(0, len(clips), batch), desc="encode_audio", unit="batch", dynamic_ncols=True):
+            rels = [rel for _, rel in clips[start : start + batch]]
+            audio = np.stack([read_audio(prepared / rel, AUDIO_RATE, CLIP_SAMPLES / AUDIO_RATE) for rel in rels])
+            latents = codec.latents(torch.from_numpy(audio))
+            out.write("audio", start, audio)
+            for level, z in enumerate(latents):
+                _, codes = codec.quantise(z, level, straight_through=False)
+                out.write(f"codes/{level}", start, codes.numpy().astype(np.int16))
+                out.write(f"latents/{level}", start, z.numpy().astype(np.float16))
+    print(f"encode_audio: {len(clips)} clips, frames {frames} per level, written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Stage `vqvae`: import the official Jukebox VQ-VAE checkpoint, or train the demo VQ-VAE.
+
+With `vqvae.checkpoint` set, the file is validated (official layout, strict keys and shapes) and
+re-written as models/vqvae.pt with our `preset` and `sample_rate`. Otherwise the `demo` preset is
+trained on the prepared training clips (at `vqvae.sample_rate`) and evaluated on the val clips.
+Writes models/vqvae.pt and metrics/vqvae.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conchshell import paths
+from conchshell.config import load_config
+from conchshell.data.audio import read_audio
+from conchshell.data.manifest import read_manifest
+from conchshell.data.store import unique_clips
+from conchshell.errors import ConchError, report_errors
+from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.models.jukebox import VQVAE, load_vqvae, preset_hps, save_vqvae
+from conchshell.training.vqvae import train_vqvae
+
+CLIP_SECONDS = 8.0
+
+
+def read_clips(prepared: Path, manifest, split: str, sample_rate: int) -> np.ndarray:
+    """Each clip of `split` once, at `sample_rate` → float32 [N, T]."""
+    clips = unique_clips(manifest, split)
+    return np.stack([read_audio(prepared / rel, sample_rate, CLIP_SECONDS) for _, rel in clips]) if clips else np.zeros(
+        (0, int(sample_rate * CLIP_SECONDS)), np.float32
+    )
+
+
+def import_checkpoint(cfg, out: Path) -> dict:
+    """Validate the official checkpoint and write it as `out`; return metrics."""
+    model = load_vqvae(cfg.vqvae.checkpoint)
+    save_vqvae(model, out, preset=model.preset, sample_rate=cfg.vqvae.sample_rate)
+    return {"preset": model.preset, "imported": str(cfg.vqvae.checkpoint)}
+
+
+def train_demo(cfg, prepared: Path, out: Path) -> dict:
+    """Train the demo preset on the training clips; write `out`; return metrics."""
+    vq = cfg.vqvae
+    if vq.preset != "demo":
+        raise ConchError(
+            f"vqvae.preset: {vq.preset} is not trained here; set vqvae.checkpoint to the official vqvae.pth.tar "
+            "or use preset demo"
+        )
+    manifest = read_manifest(prepared)
+    train = read_clips(prepared, manifest, "train", vq.sample_rate)
+    if len(train) == 0:
+        raise ConchError(f"{prepared / 'manifest.csv'}: no training clips to train the VQ-VAE on")
+    val = read_clips(prepared, manifest, "val", vq.sample_rate)
+    torch.manual_seed(cfg.seed)
+    model = VQVAE(preset_hps("demo", width=vq.width, depth=vq.depth, l_bins=vq.l_bins, sr=vq.sample_rate))
+    metrics = train_vqvae(
+        model,
+        train,
+        steps=vq.steps,
+        batch_size=vq.batch_size,
+        lr=vq.lr,
+        segment_samples=int(round(vq.segment_seconds * vq.sample_rate)),
+        commit=vq.commit,
+        spectral=vq.spectral,
+        seed=cfg.seed,
+        eval_waves=val if len(val) else train,
+    )
+    save_vqvae(model, out, preset="demo", sample_rate=vq.sample_rate)
+    return {"preset": "demo", "train_clips": len(train), "eval_clips": len(val) or len(train), **metrics}
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
+    parser.add_argument("--prepared", default=str(paths.PREPARED), help="prepared data folder")
+    parser.add_argument("--model", default=str(paths.VQVAE), help="output checkpoint")
+    parser.add_argument("--metrics", default=str(paths.METRICS / "vqvae.json"), help="output metrics")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    out = Path(args.model)
+    if cfg.vqvae.checkpoint:
+        metrics = import_checkpoint(cfg, out)
+    else:
+        metrics = train_demo(cfg, Path(args.prepared), out)
+    model = load_vqvae(out)
+    metrics.update(
+        sample_rate=cfg.vqvae.sample_rate,
+        l_bins=model.l_bins,
+        hop_lengths=model.hop_lengths,
+        parameters=sum(p.numel() for p in model.parameters()),
+        vqvae_sha256=state_dict_sha256(model.state_dict()),
+    )
+    with atomic_path(args.metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("recon_l1_"))
+    print(f"vqvae: {metrics['preset']} written to {out}" + (f" ({summary})" if summary else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
