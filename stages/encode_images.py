@@ -1,0 +1,60 @@
+"""Stage `encode_images`: every prepared picture → I3D S-T features and the TCNN's prediction.
+
+picture → ImageBranch (TCNN normalisation from models/tcnn.pt → TCNN → Algorithm 1 → frozen I3D) →
+data/features/images.h5: ids (manifest order, all splits), st_features float32 [N, 2048, T'],
+pred_label int64 [N], probs float32 [N, C]; attrs image_encoder, tcnn_sha256, i3d_sha256,
+i3d_pretrained, categories (json). Written atomically (conchshell.data.store.write_image_store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from conchshell import paths
+from conchshell.config import load_config
+from conchshell.data.manifest import categories, read_manifest
+from conchshell.data.store import write_image_store
+from conchshell.errors import ConchError, report_errors
+from conchshell.io import state_dict_sha256
+from conchshell.models.i3d import build_i3d
+from conchshell.models.image_branch import ImageBranch, encode_pictures
+from conchshell.training.tcnn import load_pictures, load_tcnn
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
+    parser.add_argument("--prepared", default=str(paths.PREPARED), help="prepared data folder")
+    parser.add_argument("--tcnn", default=str(paths.TCNN), help="TCNN checkpoint")
+    parser.add_argument("--out", default=str(paths.IMAGES_H5), help="output HDF5 store")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    prepared = Path(args.prepared)
+    manifest, names = read_manifest(prepared), categories(prepared)
+    tcnn, mean, std, tcnn_names = load_tcnn(args.tcnn)
+    if tcnn.arch != cfg.image_encoder:
+        raise ConchError(f"{args.tcnn}: holds {tcnn.arch} but image_encoder is {cfg.image_encoder}; re-run train_tcnn")
+    if tcnn_names != names:
+        raise ConchError(f"{args.tcnn}: trained on categories {tcnn_names}, the prepared data has {names}; re-run train_tcnn")
+    i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed)
+    branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
+    pictures = load_pictures(prepared, manifest, cfg.data.image_size)
+    st, pred, probs = encode_pictures(branch, pictures, cfg.i3d.batch_size)
+    attrs = {
+        "image_encoder": tcnn.arch,
+        "tcnn_sha256": state_dict_sha256(tcnn.state_dict()),
+        "i3d_sha256": i3d.sha256(),
+        "i3d_pretrained": bool(i3d.pretrained),
+        "categories": json.dumps(names),
+    }
+    write_image_store(args.out, list(manifest["id"]), st.numpy(), pred.numpy(), probs.numpy(), attrs)
+    print(f"encode_images: {len(manifest)} pictures → {args.out} (S-T features {tuple(st.shape[1:])})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
