@@ -1,0 +1,159 @@
+"""ConchShell's generator G_level: I3D S-T features + predicted category → a continuous Jukebox latent.
+
+Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
+
+    st [B, 2048, T'] ⊕ Embedding(C, 256)(label) broadcast over T'   → [B, 2304, T']
+    Conv1d k=`pre_kernel`                                           → [B, ch[0], T']
+    for each ratio r: ConvTranspose1d k=`kernel` (long, ≈40), stride r → [B, ch[i+1], T·r]
+                      + residual stack (dilations 1, 3, 9, k=3)
+    Conv1d k=`kernel`+1 (long) to the latent width, Tanh × 100       → [B, 64, T_mid]
+    interpolate to `mid_frames` (a no-op for the nominal T'), Linear(mid_frames → frames) over time
+                                                                     → [B, 64, frames]
+
+Only the last interpolation sees T', so G accepts any number of S-T frames. `frames` is the level's
+latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16000 for 8 s at 16 kHz); the
+caller derives it, G hard-codes nothing. `generator_config(...)` gives the constructor arguments for a
+level and size profile; the `paper` profile lands within 10% of the paper's Table 1 (33.1 M / 65.2 M /
+100.4 M parameters).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+#: Paper size profile per level: channels after the first conv and after each upsampling stage, the
+#: upsampling ratios, and the time length the Linear reads (T' = 9 nominal frames × prod(ratios)).
+PAPER_PLANS: dict[str, dict] = {
+    "high": {"channels": (800, 400, 200, 100), "ratios": (4, 4, 2)},
+    "low": {"channels": (1200, 600, 300, 150), "ratios": (4, 4, 4)},
+    "deep": {"channels": (1408, 704, 352, 176, 88), "ratios": (4, 4, 4, 2)},
+}
+NOMINAL_ST_FRAMES = 9  # I3D's T' for 18 time-image frames; only fixes the Linear's input length
+MIN_CHANNELS = 8
+
+
+def generator_config(
+    level: str,
+    frames: int,
+    size: str = "paper",
+    width: float = 1.0,
+    in_channels: int = 2048,
+    num_classes: int = 6,
+    latent_dim: int = 64,
+) -> dict:
+    """Constructor arguments of G for `level` (high|low|deep) and size profile `size` (paper|demo).
+
+    `demo` multiplies every channel count by `width` (and keeps the layer plan), so it trains on a CPU.
+    """
+    plan = PAPER_PLANS[level]
+    scale = 1.0 if size == "paper" else float(width)
+    channels = [max(MIN_CHANNELS, int(round(c * scale))) for c in plan["channels"]]
+    ratios = list(plan["ratios"])
+    return {
+        "frames": int(frames),
+        "in_channels": int(in_channels),
+        "num_classes": int(num_classes),
+        "embed_dim": 256,
+        "channels": channels,
+        "ratios": ratios,
+        "mid_frames": NOMINAL_ST_FRAMES * math.prod(ratios),
+        "kernel": 40,
+        "pre_kernel": 7,
+        "latent_dim": int(latent_dim),
+        "dilations": [1, 3, 9],
+    }
+
+
+def _conv(c_in: int, c_out: int, k: int, dilation: int = 1) -> nn.Module:
+    """Length-keeping weight-normalised Conv1d (zero padding, odd or even k)."""
+    total = dilation * (k - 1)
+    conv = weight_norm(nn.Conv1d(c_in, c_out, k, dilation=dilation))
+    return nn.Sequential(nn.ConstantPad1d((total // 2, total - total // 2), 0.0), conv)
+
+
+class ResidualUnit(nn.Module):
+    """x + Conv1x1(LReLU(Conv_k3,dilation d(LReLU(x)))): [B, C, T] → [B, C, T]."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.LeakyReLU(0.2),
+            _conv(channels, channels, 3, dilation),
+            nn.LeakyReLU(0.2),
+            weight_norm(nn.Conv1d(channels, channels, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class UpsampleStage(nn.Module):
+    """LReLU, ConvTranspose1d (k long, stride r) and a dilated residual stack: [B, C_in, T] → [B, C_out, T·r]."""
+
+    def __init__(self, c_in: int, c_out: int, ratio: int, kernel: int, dilations: list[int]):
+        super().__init__()
+        if (kernel - ratio) % 2:
+            kernel += 1  # (kernel − ratio) even gives exactly T·r frames
+        self.up = weight_norm(
+            nn.ConvTranspose1d(c_in, c_out, kernel, stride=ratio, padding=(kernel - ratio) // 2)
+        )
+        self.res = nn.Sequential(*(ResidualUnit(c_out, d) for d in dilations))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.res(self.up(F.leaky_relu(x, 0.2)))
+
+
+class Generator(nn.Module):
+    """G_level: forward(st [B, in_channels, T'], label long [B]) → latent [B, latent_dim, frames] in ±100."""
+
+    def __init__(
+        self,
+        frames: int,
+        in_channels: int = 2048,
+        num_classes: int = 6,
+        embed_dim: int = 256,
+        channels: list[int] = (800, 400, 200, 100),
+        ratios: list[int] = (4, 4, 2),
+        mid_frames: int = 288,
+        kernel: int = 40,
+        pre_kernel: int = 7,
+        latent_dim: int = 64,
+        dilations: list[int] = (1, 3, 9),
+        out_scale: float = 100.0,
+    ):
+        super().__init__()
+        if len(channels) != len(ratios) + 1:
+            raise ValueError("channels needs one entry more than ratios")
+        self.frames = int(frames)
+        self.mid_frames = int(mid_frames)
+        self.out_scale = float(out_scale)
+        self.embedding = nn.Embedding(num_classes, embed_dim)
+        self.pre = _conv(in_channels + embed_dim, channels[0], pre_kernel)
+        self.stages = nn.Sequential(
+            *(
+                UpsampleStage(channels[i], channels[i + 1], r, kernel, list(dilations))
+                for i, r in enumerate(ratios)
+            )
+        )
+        self.post = _conv(channels[-1], latent_dim, kernel + 1)
+        self.to_frames = nn.Linear(self.mid_frames, self.frames)
+
+    def forward(self, st: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """st [B, in_channels, T'], label long [B] → latent [B, latent_dim, frames]."""
+        cond = self.embedding(label).unsqueeze(-1).expand(-1, -1, st.shape[-1])
+        x = self.pre(torch.cat([st, cond.to(st.dtype)], dim=1))
+        x = self.stages(x)
+        x = torch.tanh(self.post(F.leaky_relu(x, 0.2))) * self.out_scale
+        if x.shape[-1] != self.mid_frames:
+            x = F.interpolate(x, size=self.mid_frames, mode="linear", align_corners=False)
+        return self.to_frames(x)
+
+
+def build_generator(config: dict) -> Generator:
+    """Generator(**config) from a `generator_config` dict (as stored in models/gan.pt)."""
+    return Generator(**config)

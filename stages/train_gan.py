@@ -1,0 +1,73 @@
+"""Stage `train_gan`: train the ConchShell GAN of `level` on the cached features (audio.h5, images.h5).
+
+Reads the manifest (picture ↔ clip pairing), both HDF5 caches and the frozen VQ-VAE; never runs TCNN,
+I3D or the Jukebox encoder. Writes models/gan.pt, DVCLive logs under dvclive/ and resumable checkpoints
+under checkpoints/gan/ (a killed run started again continues from the last one).
+
+Single process: `python stages/train_gan.py`. Several GPUs or CPU processes:
+`torchrun --nproc-per-node N stages/train_gan.py` (DDP; rank 0 logs and saves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from conchshell import paths
+from conchshell.config import load_config
+from conchshell.data.manifest import read_manifest
+from conchshell.data.store import PairDataset
+from conchshell.errors import ConchError, report_errors
+from conchshell.io import save_torch, state_dict_sha256
+from conchshell.models.jukebox.checkpoint import load_vqvae
+from conchshell.models.jukebox.codec import JukeboxCodec
+from conchshell.training.gan import close_distributed, init_distributed, train_gan
+
+
+def image_categories(images_h5: Path, dataset: PairDataset) -> list[str]:
+    raw = dataset.image_store.attrs.get("categories")
+    try:
+        names = json.loads(raw) if isinstance(raw, str) else list(raw)
+    except (TypeError, ValueError):
+        names = None
+    if not names:
+        raise ConchError(f"{images_h5}: attribute `categories` missing or unreadable; re-run encode_images")
+    return [str(n) for n in names]
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
+    parser.add_argument("--output", default=str(paths.GAN), help="output checkpoint (models/gan.pt)")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    env = init_distributed()
+    try:
+        torch.set_num_threads(max(1, torch.get_num_threads() // env.world))
+        vqvae = load_vqvae(paths.VQVAE)
+        vqvae_sha = state_dict_sha256(vqvae.state_dict())
+        dataset = PairDataset(
+            read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level_index, "train", vqvae_sha
+        )
+        codec = JukeboxCodec(vqvae, vqvae.sample_rate, int(dataset.audio_store.attrs.get("audio_rate", 16000)))
+        categories = image_categories(paths.IMAGES_H5, dataset)
+        ckpt, result = train_gan(
+            cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env
+        )
+        if env.main:
+            save_torch(ckpt, Path(args.output))
+            resumed = f", resumed from step {result.resumed_from}" if result.resumed_from else ""
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items())
+            print(f"train_gan: {cfg.level} G trained {result.step} steps{resumed} → {args.output} ({losses})")
+    finally:
+        close_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

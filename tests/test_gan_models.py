@@ -1,0 +1,67 @@
+"""G_level and the multi-scale D: shapes per level, frames derived from the codec, Table 1 sizes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gan_helpers import tiny_codec  # noqa: E402
+
+from conchshell.config import LEVELS
+from conchshell.models.discriminator import Discriminator, discriminator_config
+from conchshell.models.generator import Generator, generator_config
+
+TABLE_1 = {"high": 33.1e6, "low": 65.2e6, "deep": 100.4e6}
+
+
+def count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_frames_come_from_the_codec_hop():
+    codec = tiny_codec()
+    assert [codec.frames(LEVELS[name], 128000) for name in ("high", "low", "deep")] == [1000, 4000, 16000]
+
+
+@pytest.mark.parametrize("level", ["high", "low", "deep"])
+def test_generator_output_shape_per_level(level):
+    torch.manual_seed(0)
+    frames = tiny_codec().frames(LEVELS[level], 128000)
+    g = Generator(**generator_config(level, frames, "demo", 0.02))
+    out = g(torch.randn(1, 2048, 9), torch.tensor([3]))
+    assert out.shape == (1, 64, frames)
+    assert out.abs().max() <= 100.0 + 1e-3  # Tanh × 100 before the Linear keeps it near ±100
+    # any number of S-T frames is accepted
+    assert g(torch.randn(2, 2048, 4), torch.tensor([0, 5])).shape == (2, 64, frames)
+
+
+@pytest.mark.parametrize("level", ["high", "low", "deep"])
+def test_paper_profile_matches_table_1(level):
+    frames = {"high": 1000, "low": 4000, "deep": 16000}[level]
+    with torch.device("meta"):
+        g = Generator(**generator_config(level, frames, "paper"))
+    assert abs(count(g) - TABLE_1[level]) / TABLE_1[level] < 0.10
+
+
+def test_demo_profile_is_smaller():
+    with torch.device("meta"):
+        paper = Generator(**generator_config("high", 1000, "paper"))
+        demo = Generator(**generator_config("high", 1000, "demo", 0.25))
+    assert count(demo) < count(paper) / 4
+
+
+def test_discriminator_paper_size_and_maps():
+    with torch.device("meta"):
+        d = Discriminator(**discriminator_config("paper"))
+    assert abs(count(d) - 9.212e6) / 9.212e6 < 0.01
+    small = Discriminator(**discriminator_config("demo", 0.125))
+    maps = small(torch.randn(2, 64, 100))
+    assert len(maps) == 3
+    assert all(len(scale) == 7 for scale in maps)  # first conv, 4 strided, k5, score
+    n = 64 * 100
+    assert maps[0][-1].shape == (2, 1, n // 4**4 + 1) or maps[0][-1].shape[:2] == (2, 1)
+    assert maps[1][-1].shape[-1] < maps[0][-1].shape[-1]  # AvgPool halves the signal between scales
