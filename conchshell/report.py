@@ -1,0 +1,158 @@
+"""report.html: one self-contained page (no external files) showing what the pipeline made.
+
+For each sample: its picture, audio players for the generated piece, the ground truth and the VQ-VAE
+reconstruction, and their mel spectrograms; above them the metrics table (per split). Pictures, audio
+(16-bit PCM WAV) and spectrogram PNGs are embedded as base64 `data:` URIs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+#: The three players per sample, in page order: (field of ReportSample, heading).
+TRACKS = (("generated", "Generated"), ("ground_truth", "Ground truth"), ("reconstruction", "VQ-VAE reconstruction"))
+
+
+@dataclass
+class ReportSample:
+    """One row of the report: picture uint8 [H,W,3] and three mono waves float [T] at `sample_rate`."""
+
+    id: str
+    category: str
+    predicted_category: str
+    picture: np.ndarray | None
+    generated: np.ndarray
+    ground_truth: np.ndarray
+    reconstruction: np.ndarray
+
+
+def data_uri(payload: bytes, mime: str) -> str:
+    """bytes → `data:<mime>;base64,...`."""
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
+    """Mono float [T] → a 16-bit PCM WAV file's bytes (clipped to ±1; every browser plays it)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(np.asarray(wave, np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    """uint8 [H,W,3] → PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(picture, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> bytes:
+    """Mono float [T] → PNG bytes of its log-mel spectrogram (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from conchshell.evaluation import log_mel
+
+    mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate).numpy()
+    seconds = len(wave) / sample_rate
+    fig, ax = plt.subplots(figsize=(4.0, 1.8), dpi=80)
+    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
+    ax.set_xlabel("s")
+    ax.set_ylabel("mel band")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _format(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def metrics_table(metrics: dict[str, float]) -> str:
+    """Flat `<split>.<metric>` keys → an HTML table, one row per metric, one column per split."""
+    splits = sorted({key.split(".", 1)[0] for key in metrics}, key=lambda s: (s != "train", s))
+    names = list(dict.fromkeys(key.split(".", 1)[1] for key in metrics))
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in splits)
+    rows = "".join(
+        f"<tr><th>{html.escape(n)}</th>" + "".join(f"<td>{_format(metrics.get(f'{s}.{n}'))}</td>" for s in splits) + "</tr>"
+        for n in names
+    )
+    return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def sample_section(sample: ReportSample, sample_rate: int) -> str:
+    """One sample: picture, then per track a heading, an <audio> player and a spectrogram."""
+    picture = (
+        f'<img class="picture" alt="{html.escape(sample.id)}" src="{data_uri(png_bytes(sample.picture), "image/png")}">'
+        if sample.picture is not None
+        else ""
+    )
+    tracks = []
+    for name, heading in TRACKS:
+        wave = getattr(sample, name)
+        tracks.append(
+            f'<div class="track {name}"><h4>{heading}</h4>'
+            f'<audio controls preload="none" data-track="{name}" src="{data_uri(wav_bytes(wave, sample_rate), "audio/wav")}"></audio>'
+            f'<img class="spectrogram" alt="{heading} spectrogram" '
+            f'src="{data_uri(spectrogram_png(wave, sample_rate), "image/png")}"></div>'
+        )
+    caption = (
+        f"{html.escape(sample.id)} — category {html.escape(sample.category)}, "
+        f"the audio classifier hears {html.escape(sample.predicted_category)}"
+    )
+    return f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
+
+
+_STYLE = """
+body{font-family:sans-serif;margin:2em;max-width:1400px}
+table.metrics{border-collapse:collapse}table.metrics td,table.metrics th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+section.sample{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;border-top:1px solid #ddd;padding:1em 0}
+section.sample h3{flex-basis:100%;margin:0}img.picture{width:160px;height:160px}
+.track h4{margin:0 0 .3em 0}.track audio{display:block;width:320px}img.spectrogram{width:320px}
+"""
+
+
+def render_report(title: str, metrics: dict[str, float], samples: list[ReportSample], sample_rate: int, notes: str = "") -> str:
+    """The whole page as a string."""
+    body = "".join(sample_section(s, sample_rate) for s in samples) or "<p>No samples.</p>"
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>'
+        f"<body><h1>{html.escape(title)}</h1>{f'<p>{html.escape(notes)}</p>' if notes else ''}"
+        f"<h2>Metrics</h2>{metrics_table(metrics)}"
+        "<p>PESQ (wide-band) and STOI: higher is better; mel L1: lower is better; category agreement: the fraction "
+        "of generated pieces an audio classifier trained on real pieces assigns to the picture's category; "
+        "Fréchet: distance between real and generated pieces in that classifier's embedding space (lower is better); "
+        "ceiling: the same scores for the VQ-VAE reconstruction of the ground truth.</p>"
+        f"<h2>Samples</h2>{body}</body></html>\n"
+    )
+
+
+def write_report(path: str | os.PathLike, title: str, metrics: dict[str, float], samples: list[ReportSample],
+                 sample_rate: int, notes: str = "") -> None:
+    """Render and write report.html atomically."""
+    from conchshell.io import atomic_path
+
+    page = render_report(title, metrics, samples, sample_rate, notes)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")

@@ -1,0 +1,115 @@
+"""Stage `evaluate`: score the generator on train and val, write samples and report.html.
+
+Reads models/gan.pt, models/vqvae.pt, data/features/{audio,images}.h5 and data/prepared; writes
+metrics/eval.json (flat keys `<split>.<metric>`, `<split>.ceiling.<metric>`), plots/eval_per_category.csv,
+samples/ (generated / ground-truth / reconstruction wavs and mel PNGs) and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from conchshell import paths
+from conchshell.config import load_config
+from conchshell.data.audio import write_wav
+from conchshell.data.images import read_picture
+from conchshell.data.manifest import categories, read_manifest
+from conchshell.data.store import AudioStore, PairDataset, unique_clips
+from conchshell.errors import ConchError, report_errors
+from conchshell.evaluation import evaluate_split, finite_or_none, train_audio_classifier
+from conchshell.generate import fold_weight_norm
+from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.models.jukebox.checkpoint import load_vqvae
+from conchshell.models.jukebox.codec import JukeboxCodec
+from conchshell.report import ReportSample, spectrogram_png, write_report
+from conchshell.training.gan import load_generator
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(paths.PARAMS))
+    parser.add_argument("--prepared", default=str(paths.PREPARED))
+    parser.add_argument("--models", default=str(paths.MODELS))
+    parser.add_argument("--features", default=str(paths.FEATURES))
+    parser.add_argument("--out", default=".", help="folder for metrics/, plots/, samples/, report.html")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    torch.manual_seed(cfg.seed)
+    prepared, models, out = Path(args.prepared), Path(args.models), Path(args.out)
+    manifest, names = read_manifest(prepared), categories(prepared)
+
+    generator, meta = load_generator(models / "gan.pt")
+    fold_weight_norm(generator)
+    if meta.get("level") != cfg.level:
+        raise ConchError(f"{models / 'gan.pt'}: trained for level {meta.get('level')}, params say {cfg.level}; re-run train_gan")
+    vqvae = load_vqvae(models / "vqvae.pt")
+    codec = JukeboxCodec(vqvae, vqvae.sample_rate, cfg.data.sample_rate)
+    audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
+    store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
+
+    train_clips = unique_clips(manifest, "train")
+    label_of = dict(zip(manifest["audio"], manifest["label"]))
+    waves = torch.stack([torch.from_numpy(store.audio(store.index_of(c))) for c, _ in train_clips])
+    labels = torch.tensor([int(label_of[rel]) for _, rel in train_clips])
+    classifier = train_audio_classifier(waves, labels, len(names), cfg.evaluate.classifier_epochs, seed=cfg.seed)
+
+    metrics, rows, kept = {}, [], []
+    for split in ("train", "val"):
+        rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
+        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level_index, split=None)
+        keep = cfg.evaluate.samples if split == "val" else 0
+        scores, samples = evaluate_split(
+            split, dataset, generator, codec, cfg.level_index, classifier, names, cfg.evaluate.batch_size, keep
+        )
+        metrics.update(scores.flat())
+        rows += scores.per_category()
+        kept += samples
+
+    rate = cfg.data.sample_rate
+    with atomic_path(out / paths.METRICS / "eval.json") as tmp:
+        tmp.write_text(json.dumps(finite_or_none(metrics), indent=2) + "\n")
+    per_category = pd.DataFrame(rows)
+    with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
+        per_category[per_category["split"] == "val"].to_csv(tmp, index=False)
+    write_samples(out / paths.SAMPLES, kept, rate)
+    pictures = dict(zip(manifest["id"], manifest["image"]))
+    report_samples = [
+        ReportSample(s.id, s.category, s.predicted_category, read_picture(prepared / pictures[s.id]),
+                     s.generated, s.ground_truth, s.reconstruction)
+        for s in kept
+    ]
+    title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"
+    write_report(out / paths.REPORT, title, metrics, report_samples, rate)
+    print(f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
+          f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}", file=sys.stderr)
+    return 0
+
+
+def limit_clips(rows: pd.DataFrame, max_clips: int | None) -> pd.DataFrame:
+    """The rows whose clip is among the first `max_clips` clips of `rows` (all rows when None)."""
+    if max_clips is None:
+        return rows
+    first = list(dict.fromkeys(rows["audio"]))[:max_clips]
+    return rows[rows["audio"].isin(first)]
+
+
+def write_samples(folder: Path, samples, rate: int) -> None:
+    """samples/<id>_{generated,ground_truth,reconstruction}.{wav,png}."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir(parents=True)
+        for s in samples:
+            for track in ("generated", "ground_truth", "reconstruction"):
+                wave = getattr(s, track)
+                write_wav(tmp / f"{s.id}_{track}.wav", wave, rate)
+                (tmp / f"{s.id}_{track}.png").write_bytes(spectrogram_png(wave, rate, f"{s.id} {track}"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

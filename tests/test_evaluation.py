@@ -1,0 +1,182 @@
+"""Evaluation: metrics on hand-made signals, the audio classifier, the Fréchet distance, and the stage."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from conchshell import evaluation as ev
+from conchshell.data.store import write_audio_store, write_image_store
+from conchshell.io import state_dict_sha256
+from conchshell.models.jukebox.codec import JukeboxCodec
+
+RATE = 16000
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the test machine's cores are shared (set back afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def piano_like(seconds: float = 8.0, base: float = 220.0, seed: int = 0) -> np.ndarray:
+    """Notes with harmonics and decaying envelopes, float32 [T], peak 0.9."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = np.zeros_like(t)
+    for onset in np.arange(0, seconds, 0.5):
+        f = base * 2 ** (rng.integers(0, 12) / 12)
+        local = np.clip(t - onset, 0, None)
+        env = np.where(t >= onset, np.exp(-3 * local), 0)
+        wave += env * sum(np.sin(2 * np.pi * f * k * local) / k for k in (1, 2, 3))
+    return (0.9 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def with_noise(wave: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
+    noise = np.random.default_rng(seed).standard_normal(len(wave)).astype(np.float32)
+    scale = np.sqrt((wave**2).mean() / (noise**2).mean() / 10 ** (snr_db / 10))
+    return wave + scale * noise
+
+
+def test_identical_signals_score_best():
+    ref = piano_like()
+    scores = ev.pair_metrics(ref, ref.copy())
+    assert scores["pesq"] > 4.5
+    assert scores["stoi"] > 0.999
+    assert scores["mel_l1"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_more_noise_scores_worse():
+    ref = piano_like()
+    mild, strong = ev.pair_metrics(ref, with_noise(ref, 20)), ev.pair_metrics(ref, with_noise(ref, 0))
+    best = ev.pair_metrics(ref, ref)
+    assert best["pesq"] > mild["pesq"] > strong["pesq"]
+    assert best["stoi"] > mild["stoi"] > strong["stoi"]
+    assert best["mel_l1"] < mild["mel_l1"] < strong["mel_l1"]
+
+
+def test_pesq_of_silence_is_nan_not_a_crash():
+    ref = piano_like(seconds=2.0)
+    assert math.isnan(ev.pesq_wb(np.zeros_like(ref), np.zeros_like(ref)))
+
+
+def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 8))
+    assert ev.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-3)
+    near, far = ev.frechet_distance(a, a + 0.5), ev.frechet_distance(a, a + 2.0)
+    assert 0 < near < far
+    assert near == pytest.approx(8 * 0.25, rel=0.05)
+
+
+def test_audio_classifier_learns_low_from_high_pieces():
+    torch.manual_seed(0)
+    waves = [piano_like(1.0, base, seed) for base in (110.0, 1760.0) for seed in range(6)]
+    labels = torch.tensor([0] * 6 + [1] * 6)
+    model = ev.train_audio_classifier(torch.from_numpy(np.stack(waves)), labels, 2, epochs=12, batch_size=4,
+                                      crop_seconds=0.5, progress=False)
+    held_out = torch.from_numpy(np.stack([piano_like(2.0, 110.0, 50), piano_like(2.0, 1760.0, 51)]))
+    pred, embed = ev.classify(model, held_out)
+    assert pred.tolist() == [0, 1]
+    assert embed.shape == (2, 32)
+
+
+def test_split_scores_flatten_per_split_with_ceiling():
+    piece = ev.PieceScores("a_0", "a", {"pesq": 2.0, "stoi": 0.5, "mel_l1": 1.0},
+                           {"pesq": 3.0, "stoi": 0.8, "mel_l1": 0.5}, "a")
+    other = ev.PieceScores("b_0", "b", {"pesq": math.nan, "stoi": 0.3, "mel_l1": 2.0},
+                           {"pesq": 4.0, "stoi": 0.9, "mel_l1": 0.1}, "a")
+    scores = ev.SplitScores("val", [piece, other], frechet=1.5, ceiling_frechet=0.2)
+    flat = scores.flat()
+    assert flat["val.pesq"] == 2.0  # NaN pieces are left out of the mean
+    assert flat["val.stoi"] == pytest.approx(0.4)
+    assert flat["val.category_agreement"] == 0.5
+    assert flat["val.ceiling.pesq"] == 3.5 and flat["val.frechet"] == 1.5
+    rows = {r["category"]: r for r in scores.per_category()}
+    assert rows["a"]["agreement"] == 1.0 and rows["b"]["agreement"] == 0.0
+    assert ev.finite_or_none({"x": math.nan, "y": 1.0}) == {"x": None, "y": 1.0}
+
+
+# -- the stage, end to end on tiny models and a tiny prepared folder ----------------------------------
+def make_pipeline_outputs(root, level: str = "high"):
+    """data/prepared (manifest, categories, pictures), data/features/{audio,images}.h5 and models/."""
+    from test_cli import CATEGORIES, LEVEL_INDEX, make_models  # tiny models in the contract layouts
+
+    from conchshell.models.jukebox.checkpoint import load_vqvae
+
+    prepared, features = root / "data/prepared", root / "data/features"
+    (prepared / "images").mkdir(parents=True)
+    make_models(root / "models", level)
+    codec = JukeboxCodec(load_vqvae(root / "models/vqvae.pt"), 16000)
+    rows, clips = [], []
+    for label, category in enumerate(CATEGORIES):
+        for piece in range(3):
+            clip = f"{category}_piece_{piece}"
+            clips.append((clip, label))
+            for k in range(2):
+                pid = f"{category}_{piece * 2 + k:03d}"
+                Image.new("RGB", (64, 64), (40 + 80 * label, 90, 30 * piece)).save(prepared / "images" / f"{pid}.png")
+                split = "val" if piece == 2 else "train"
+                rows.append((pid, category, label, split, f"images/{pid}.png", f"audio/{clip}.wav"))
+    pd.DataFrame(rows, columns=["id", "category", "label", "split", "image", "audio"]).to_csv(
+        prepared / "manifest.csv", index=False
+    )
+    (prepared / "categories.json").write_text(json.dumps(CATEGORIES))
+    audio = np.stack([piano_like(8.0, 110.0 * 4**label, i) for i, (_, label) in enumerate(clips)])
+    with torch.inference_mode():
+        wave = torch.from_numpy(audio)
+        codes = [c.numpy() for c in codec.encode(wave)]
+        latents = [z.numpy() for z in codec.latents(wave)]
+    attrs = {"preset": "demo", "sample_rate": 16000, "audio_rate": 16000,
+             "hop_lengths": [codec.hop(i) for i in range(3)],
+             "vqvae_sha256": state_dict_sha256(codec.vqvae.state_dict()), "l_bins": 16, "emb_width": 64}
+    write_audio_store(features / "audio.h5", [c for c, _ in clips], audio, codes, latents, attrs)
+    n = len(rows)
+    rng = np.random.default_rng(0)
+    write_image_store(features / "images.h5", [r[0] for r in rows], rng.standard_normal((n, 2048, 9)).astype(np.float32),
+                      np.array([r[2] for r in rows]), np.full((n, 2), 0.5, np.float32),
+                      {"image_encoder": "tcnn6", "categories": json.dumps(CATEGORIES)})
+    params = root / "params.yaml"
+    params.write_text(f"level: {level}\nevaluate:\n  samples: 2\n  classifier_epochs: 2\n  batch_size: 3\n")
+    return params, LEVEL_INDEX
+
+
+@pytest.mark.slow
+def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("evaluate_stage", Path(__file__).parents[1] / "stages/evaluate.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+
+    params, _ = make_pipeline_outputs(tmp_path)
+    out = tmp_path / "out"
+    status = stage.main(["--params", str(params), "--prepared", str(tmp_path / "data/prepared"),
+                         "--models", str(tmp_path / "models"), "--features", str(tmp_path / "data/features"),
+                         "--out", str(out)])
+    assert status == 0
+    metrics = json.loads((out / "metrics/eval.json").read_text())
+    for split in ("train", "val"):
+        for key in ("pesq", "stoi", "mel_l1", "category_agreement", "frechet",
+                    "ceiling.pesq", "ceiling.stoi", "ceiling.mel_l1"):
+            assert f"{split}.{key}" in metrics
+        assert 0.0 <= metrics[f"{split}.category_agreement"] <= 1.0
+        assert metrics[f"{split}.stoi"] is None or -1.0 <= metrics[f"{split}.stoi"] <= 1.0
+    assert metrics["train.pieces"] == 8 and metrics["val.pieces"] == 4
+    per_category = pd.read_csv(out / "plots/eval_per_category.csv")
+    assert sorted(per_category["category"]) == ["beach", "forest"]
+    assert {"agreement", "pesq", "stoi", "mel_l1"} <= set(per_category.columns)
+    wavs = sorted(p.name for p in (out / "samples").glob("*.wav"))
+    assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6  # 2 samples × 3 tracks
+    page = (out / "report.html").read_text()
+    assert page.count("<audio") == 6 and "val.pesq" not in page and "category_agreement" in page
