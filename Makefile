@@ -16,8 +16,9 @@ demo: env
 	$(UV) run conchshell generate data/prepared/images/$$id.png -o generated && \
 	echo "report: $$(pwd)/report.html" && echo "music:  $$(pwd)/generated/$$id.wav (from data/prepared/images/$$id.png)"
 
+# bytecode caching on: the suite starts many Python processes (stages, torchrun, the CLI)
 test: env
-	$(UV) run pytest -q
+	env -u PYTHONDONTWRITEBYTECODE $(UV) run pytest -q
 
 bench: env
 	for b in benchmarks/*.py; do $(UV) run python $$b; done

@@ -1,0 +1,65 @@
+"""dvc.yaml's shape: which parameter re-runs which stage, and every stage names files that exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conchshell.config import load_config, to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+ORDER = ["prepare", "vqvae", "encode_audio", "train_tcnn", "encode_images", "train_gan", "evaluate"]
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def params_of(stage: dict) -> set[str]:
+    return {p if isinstance(p, str) else next(iter(p)) for p in stage.get("params", [])}
+
+
+def reruns(stages: dict, key: str) -> set[str]:
+    """Stages DVC re-runs when params key `key` changes (directly, or through an upstream output)."""
+    hit = {name for name, s in stages.items() if any(key == p or key.startswith(p + ".") for p in params_of(s))}
+    changed = True
+    while changed:
+        outs = {str(o if isinstance(o, str) else next(iter(o))) for n in hit for o in stages[n].get("outs", [])}
+        new = {n for n, s in stages.items() if any(any(d == o or d.startswith(o + "/") for o in outs) for d in s["deps"])}
+        changed = not new <= hit
+        hit |= new
+    return hit
+
+
+def test_all_stages_in_order(stages):
+    assert list(stages) == ORDER
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"python stages/{name}.py"
+
+
+def test_level_reruns_only_gan_and_evaluate(stages):
+    assert reruns(stages, "level") == {"train_gan", "evaluate"}
+
+
+def test_image_encoder_skips_the_audio_side(stages):
+    assert reruns(stages, "image_encoder") == {"train_tcnn", "encode_images", "train_gan", "evaluate"}
+
+
+def test_every_params_key_a_stage_reads_exists(stages):
+    cfg = to_dict(load_config(REPO / "params.yaml"))
+    for stage in stages.values():
+        for key in params_of(stage):
+            node = cfg
+            for part in key.split("."):
+                assert part in node, f"dvc.yaml names params key {key!r} that params.yaml lacks"
+                node = node[part]
+
+
+def test_code_deps_exist(stages):
+    for name, stage in stages.items():
+        for dep in stage["deps"]:
+            if dep.startswith(("stages/", "conchshell/")):
+                assert (REPO / dep).exists(), f"stage {name}: dependency {dep} does not exist"
