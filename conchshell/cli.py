@@ -2,6 +2,7 @@
 
     conchshell generate PICTURE... -o OUT [--models DIR] [--level high|low|deep] [--seed N]
                        [--device cpu|cuda] [--denoise] [--batch-size N]
+    conchshell info [--models DIR] [--features DIR]
 
 One 8 s, 16 kHz mono wav per picture. With one picture, OUT may name the wav file; otherwise OUT is a
 folder and each piece is written to OUT/<picture stem>.wav. A picture that cannot be read is reported by
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
     gen.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.checkpoint and seed")
+    info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
+    info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
+    info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
+    info.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
     return parser
 
 
@@ -101,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "generate":
         return run_generate(args)
+    from conchshell.info import describe
+
+    print("\n".join(describe(load_config(args.params), Path(args.models), Path(args.features))))
     return 0
 
 

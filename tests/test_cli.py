@@ -171,3 +171,14 @@ def test_output_paths_keep_pictures_with_the_same_stem_apart(tmp_path):
     paths = cli.output_paths([Path("a/x.png"), Path("b/x.jpg"), Path("y.gif")], tmp_path)
     assert [p.name for p in paths] == ["x.wav", "x-1.wav", "y.wav"]
     assert cli.output_paths([Path("x.png")], tmp_path / "song.wav") == [tmp_path / "song.wav"]
+
+
+def test_info_lists_models_and_flags_a_stale_level(models, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text("level: low\n")
+    assert cli.main(["info", "--models", str(models), "--features", str(tmp_path / "none"), "--params", str(params)]) == 0
+    out = capsys.readouterr().out
+    assert "params: level=low" in out
+    assert "vqvae.pt: preset" in out and "tcnn.pt: tcnn6" in out
+    assert "gan.pt: level high" in out and "[stale: params say level=low]" in out
+    assert "audio.h5: missing" in out and "images.h5: missing" in out
