@@ -61,7 +61,7 @@ class VQVAEConfig:
     l_bins: int = _opt(256, min=2)
     width: int = _positive(16)
     depth: int = _positive(3)
-    steps: int = _opt(600, min=0)
+    steps: int = _opt(450, min=0)
     batch_size: int = _positive(8)
     lr: float = _positive(3e-4)
     segment_seconds: float = _positive(0.128)
@@ -96,7 +96,7 @@ class GANConfig:
     profile: str = _opt("paper", choices=("paper", "released-code"))
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(300, min=0)
+    steps: int = _opt(150, min=0)
     batch_size: int = _positive(4)
     lr_g: float = _positive(1e-5)
     lr_d: float = _positive(1e-5)
