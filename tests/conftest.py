@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import soundfile as sf
 from PIL import Image
 
@@ -40,3 +41,12 @@ def bop_root(tmp_path) -> Path:
             rows.append(f"images/{c}/p{j}.png,audio/{c}{j % 2}.wav,{c}")
     (root / "annotations.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny models (thread start-up costs more than it saves); set back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -31,13 +31,7 @@ LEVEL_INDEX = {"high": 2, "low": 1, "deep": 0}
 NUM_SAMPLES = 128000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: the test machine's cores are shared (set back afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyI3D(nn.Module):

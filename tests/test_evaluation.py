@@ -19,13 +19,7 @@ from conchshell.models.jukebox.codec import JukeboxCodec
 RATE = 16000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: the test machine's cores are shared (set back afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def piano_like(seconds: float = 8.0, base: float = 220.0, seed: int = 0) -> np.ndarray:
