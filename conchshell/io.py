@@ -65,6 +65,25 @@ def _why_unreadable(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def check_state_dict(expected: dict, found: dict, where: str | os.PathLike, what: str) -> None:
+    """Raise a one-line ConchError `<where>: <what>: ...` naming the first missing/unexpected keys or a wrong shape."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing or unexpected:
+        parts = [f"{len(m)} {label} ({_first(m)})" for label, m in (("missing", missing), ("unexpected", unexpected)) if m]
+        raise ConchError(f"{where}: {what}: {'; '.join(parts)} keys")
+    for name, tensor in found.items():
+        if not torch.is_tensor(tensor):
+            raise ConchError(f"{where}: {what}: entry {name} is a {type(tensor).__name__}, not a tensor")
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ConchError(f"{where}: {what}: {name} has shape {list(tensor.shape)}, expected {list(expected[name].shape)}")
+
+
+def _first(names: list[str], n: int = 3) -> str:
+    more = f" (+{len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(sorted(names)[:n]) + more
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()

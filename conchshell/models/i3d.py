@@ -18,7 +18,7 @@ from pytorchvideo.models.hub import i3d_r50
 from torch import nn
 
 from conchshell.errors import ConchError
-from conchshell.io import load_torch, state_dict_sha256
+from conchshell.io import check_state_dict, load_torch, state_dict_sha256
 
 #: `i3d_r50.blocks`: 0 stem, 1 res2, 2 temporal max-pool, 3 res3, 4 res4, 5 res5, 6 head.
 LAST_STAGE = 5
@@ -80,24 +80,7 @@ def load_i3d_weights(net: nn.Module, checkpoint: str | os.PathLike) -> None:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConchError(f"{checkpoint}: not an I3D checkpoint (expected a dict with a `model_state` state dict)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    check_state_dict(net.state_dict(), state, checkpoint)
+    check_state_dict(net.state_dict(), state, checkpoint, "not an i3d_r50 checkpoint")
     net.load_state_dict(state)
 
 
-def check_state_dict(expected: dict, found: dict, source: str | os.PathLike) -> None:
-    """Raise a one-line ConchError naming the first missing/unexpected key or wrong shape."""
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (first: {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (first: {unexpected[0]})")
-        raise ConchError(f"{source}: not an i3d_r50 checkpoint: {'; '.join(parts)}")
-    for key, tensor in expected.items():
-        if tuple(found[key].shape) != tuple(tensor.shape):
-            raise ConchError(
-                f"{source}: not an i3d_r50 checkpoint: {key} has shape {tuple(found[key].shape)}, "
-                f"expected {tuple(tensor.shape)}"
-            )

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from conchshell.errors import ConchError
-from conchshell.io import load_torch, save_torch
+from conchshell.io import check_state_dict, load_torch, save_torch
 from conchshell.models.jukebox.presets import merge_hps, preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 
@@ -38,31 +38,9 @@ def _strip_module(state: dict) -> dict:
     return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
-def _first(names, n: int = 3) -> str:
-    names = sorted(names)
-    more = f" (+{len(names) - n} more)" if len(names) > n else ""
-    return ", ".join(names[:n]) + more
-
-
 def load_state_strict(model: VQVAE, state: dict, path: str | os.PathLike) -> None:
     """Strict load with a one-line ConchError naming the first missing/unexpected keys or bad shapes."""
-    expected = model.state_dict()
-    missing = set(expected) - set(state)
-    unexpected = set(state) - set(expected)
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing ({_first(missing)})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({_first(unexpected)})")
-        raise ConchError(f"{path}: state dict does not match the VQ-VAE: {'; '.join(parts)} keys")
-    for name, tensor in state.items():
-        if not torch.is_tensor(tensor):
-            raise ConchError(f"{path}: state dict entry {name} is a {type(tensor).__name__}, not a tensor")
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ConchError(
-                f"{path}: {name} has shape {list(tensor.shape)}, the VQ-VAE expects {list(expected[name].shape)}"
-            )
+    check_state_dict(model.state_dict(), state, path, "state dict does not match the VQ-VAE")
     model.load_state_dict(state, strict=True)
 
 
