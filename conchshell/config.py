@@ -124,7 +124,7 @@ class EvaluateConfig:
     """The `evaluate` stage: metrics, samples and report."""
 
     samples: int = _opt(6, min=0)
-    classifier_epochs: int = _positive(30)
+    judge_epochs: int = _positive(300)
     batch_size: int = _positive(4)
     max_clips_per_split: int | None = _opt(None, min_exclusive=0)  # null: every clip
 

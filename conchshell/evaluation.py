@@ -5,11 +5,11 @@ Per picture (reference = the paired ground-truth piece, 16 kHz mono [T]):
 - **STOI** (0 … 1, higher is better), via `pystoi`;
 - **log-mel L1**: mean |log mel(ref) − log mel(gen)| over an 80-band mel spectrogram (lower is better).
 Per split:
-- **category agreement**: an audio classifier (`AudioClassifier`, trained here on the real training
-  pieces) predicts each generated piece's category; the fraction that matches the picture's category;
-- **Fréchet distance** between the classifier's embeddings of the real and of the generated pieces;
-- the **VQ-VAE ceiling**: the same per-piece metrics for the Jukebox reconstruction of the ground truth at
-  the evaluated level (what the decoder alone allows).
+- **category agreement**: the judge (`conchshell.judge`, trained on the real training pieces) names
+  each generated piece's category; the fraction that matches the picture's category;
+- **Fréchet distance** between the judge's embeddings of the real and of the generated pieces;
+- the **VQ-VAE ceiling**: the same metrics (agreement and Fréchet included) for the Jukebox
+  reconstruction of the ground truth at the evaluated level (what the decoder alone allows).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchaudio
 from scipy import linalg
 from torch import nn
 from tqdm import tqdm
 
 from conchshell.generate import synthesise
+from conchshell.judge import Judge, judge_pieces
 
 SAMPLE_RATE = 16000
 PAIR_METRICS = ("pesq", "stoi", "mel_l1")
@@ -91,90 +91,7 @@ def _pair(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarray, np.n
     return np.ascontiguousarray(ref[:n], np.float32), np.ascontiguousarray(deg, np.float32)
 
 
-# -- the audio category classifier ----------------------------------------------------------------
-class AudioClassifier(nn.Module):
-    """Log-mel CNN: `forward(wave [B,T]) -> logits [B,C]`, `embed(wave [B,T]) -> [B,E]` (its Fréchet space).
-
-    log mel [B,1,80,F] → 4 × (Conv3×3, BatchNorm, ReLU, MaxPool 2) with 16/32/64/64 channels → mean over
-    frequency and time → Linear(64 → E) → ReLU (the embedding) → Linear(E → C).
-    """
-
-    def __init__(self, num_classes: int, embed_dim: int = 32, sample_rate: int = SAMPLE_RATE):
-        super().__init__()
-        self.sample_rate = sample_rate
-        layers, c_in = [], 1
-        for c_out in (16, 32, 64, 64):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
-        self.features = nn.Sequential(*layers)
-        self.project = nn.Sequential(nn.Linear(c_in, embed_dim), nn.ReLU())
-        self.head = nn.Linear(embed_dim, num_classes)
-
-    def embed(self, wave: torch.Tensor) -> torch.Tensor:
-        """wave [B,T] → embedding [B,E]."""
-        mel = log_mel(wave, self.sample_rate)
-        mel = (mel - mel.mean(dim=(-2, -1), keepdim=True)) / (mel.std(dim=(-2, -1), keepdim=True) + 1e-5)
-        return self.project(self.features(mel.unsqueeze(1)).mean(dim=(-2, -1)))
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(wave))
-
-
-def train_audio_classifier(
-    waves: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int,
-    epochs: int = 30,
-    batch_size: int = 8,
-    lr: float = 2e-3,
-    seed: int = 0,
-    crop_seconds: float = 2.0,
-    progress: bool = True,
-) -> AudioClassifier:
-    """Fit an AudioClassifier on real pieces waves [N,T] with categories labels long [N]; returns it in eval mode.
-
-    Each step sees a random `crop_seconds` window of every piece (circularly shifted) at a random gain:
-    the category must not hinge on where the piece starts or how loud it is, and short windows keep
-    training cheap. The embedding is a mean over time, so the classifier then reads whole pieces.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AudioClassifier(num_classes)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in tqdm(range(epochs), desc="audio classifier", disable=not progress):
-        order = torch.randperm(len(waves), generator=generator)
-        for start in range(0, len(waves), batch_size):
-            index = order[start : start + batch_size]
-            if len(index) < 2:  # BatchNorm needs two pieces
-                continue
-            x = _augment(waves[index], generator, int(crop_seconds * model.sample_rate))
-            loss = F.cross_entropy(model(x), labels[index])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    return model.eval()
-
-
-def _augment(waves: torch.Tensor, generator: torch.Generator, crop: int) -> torch.Tensor:
-    """waves [B,T] → a random circular window of `crop` samples of each, at a random gain: [B, crop]."""
-    shifts = torch.randint(0, waves.shape[-1], (len(waves),), generator=generator).tolist()
-    gains = 0.5 + torch.rand(len(waves), 1, generator=generator)
-    return torch.stack([torch.roll(w, -s)[:crop] for w, s in zip(waves, shifts)]) * gains
-
-
-@torch.inference_mode()
-def classify(model: AudioClassifier, waves: torch.Tensor, batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """waves [N,T] → (predicted category long [N], embeddings [N,E])."""
-    preds, embeds = [], []
-    for start in range(0, len(waves), batch_size):
-        e = model.embed(waves[start : start + batch_size].float())
-        preds.append(model.head(e).argmax(-1))
-        embeds.append(e)
-    return torch.cat(preds), torch.cat(embeds)
-
-
+# -- the judge's Fréchet distance -----------------------------------------------------------------
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to real [N,E] and fake [M,E] embeddings (0 when equal).
 
@@ -202,6 +119,7 @@ class PieceScores:
     generated: dict[str, float]
     ceiling: dict[str, float]
     predicted_category: str | None = None
+    ceiling_predicted_category: str | None = None
 
 
 @dataclass
@@ -213,11 +131,14 @@ class SplitScores:
     frechet: float = math.nan
     ceiling_frechet: float = math.nan
 
-    def agreement(self, pieces: list[PieceScores] | None = None) -> float:
+    def agreement(self, pieces: list[PieceScores] | None = None, ceiling: bool = False) -> float:
+        """Share of `pieces` (default: all) whose generated (or, with `ceiling`, reconstructed) piece the
+        judge puts in the picture's category."""
         pieces = self.pieces if pieces is None else pieces
         if not pieces:
             return math.nan
-        return float(np.mean([p.predicted_category == p.category for p in pieces]))
+        verdicts = [p.ceiling_predicted_category if ceiling else p.predicted_category for p in pieces]
+        return float(np.mean([v == p.category for v, p in zip(verdicts, pieces)]))
 
     def flat(self) -> dict[str, float]:
         """Flat keys for metrics/eval.json: `<split>.pesq`, …, `<split>.ceiling.pesq`, …"""
@@ -225,6 +146,7 @@ class SplitScores:
         out[f"{self.split}.category_agreement"] = self.agreement()
         out[f"{self.split}.frechet"] = self.frechet
         out.update({f"{self.split}.ceiling.{k}": _mean(p.ceiling[k] for p in self.pieces) for k in PAIR_METRICS})
+        out[f"{self.split}.ceiling.category_agreement"] = self.agreement(ceiling=True)
         out[f"{self.split}.ceiling.frechet"] = self.ceiling_frechet
         out[f"{self.split}.pieces"] = len(self.pieces)
         return out
@@ -234,7 +156,8 @@ class SplitScores:
         rows = []
         for category in sorted({p.category for p in self.pieces}):
             group = [p for p in self.pieces if p.category == category]
-            row = {"split": self.split, "category": category, "agreement": self.agreement(group), "pieces": len(group)}
+            row = {"split": self.split, "category": category, "agreement": self.agreement(group),
+                   "ceiling_agreement": self.agreement(group, ceiling=True), "pieces": len(group)}
             row.update({k: _mean(p.generated[k] for p in group) for k in PAIR_METRICS})
             rows.append(row)
         return rows
@@ -270,7 +193,7 @@ def evaluate_split(
     generator: nn.Module,
     codec,
     level: int,
-    classifier: AudioClassifier,
+    judge: Judge,
     categories: list[str],
     batch_size: int = 4,
     keep: int = 0,
@@ -291,14 +214,15 @@ def evaluate_split(
         truth = torch.stack([it["audio"] for it in items])
         generated = synthesise(generator, codec, level, st, label, truth.shape[-1])
         recon = codec.decode_codes(torch.stack([it["codes"] for it in items]), level, truth.shape[-1])
-        pred, embed = classify(classifier, generated)
-        _, embed_recon = classify(classifier, recon)
-        _, embed_real = classify(classifier, truth)
+        pred, embed = judge_pieces(judge, generated.numpy())
+        pred_recon, embed_recon = judge_pieces(judge, recon.numpy())
+        _, embed_real = judge_pieces(judge, truth.numpy())
         for k, it in enumerate(items):
             gen_k, rec_k, ref_k = generated[k].numpy(), recon[k].numpy(), truth[k].numpy()
             category = categories[int(it["true_label"])]
             piece = PieceScores(
-                it["id"], category, pair_metrics(ref_k, gen_k), pair_metrics(ref_k, rec_k), categories[int(pred[k])]
+                it["id"], category, pair_metrics(ref_k, gen_k), pair_metrics(ref_k, rec_k),
+                categories[int(pred[k])], categories[int(pred_recon[k])],
             )
             scores.pieces.append(piece)
             real.setdefault(_wave_key(ref_k), embed_real[k].numpy())

@@ -22,9 +22,10 @@ from conchshell.data.images import read_picture
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.data.store import AudioStore, PairDataset, unique_clips
 from conchshell.errors import ConchError, report_errors
-from conchshell.evaluation import evaluate_split, finite_or_none, train_audio_classifier
+from conchshell.evaluation import evaluate_split, finite_or_none
 from conchshell.generate import fold_weight_norm
 from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.report import ReportSample, spectrogram_png, write_report
@@ -54,19 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
     store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
 
-    train_clips = unique_clips(manifest, "train")
-    label_of = dict(zip(manifest["audio"], manifest["label"]))
-    waves = torch.stack([torch.from_numpy(store.audio(store.index_of(c))) for c, _ in train_clips])
-    labels = torch.tensor([int(label_of[rel]) for _, rel in train_clips])
-    classifier = train_audio_classifier(waves, labels, len(names), cfg.evaluate.classifier_epochs, seed=cfg.seed)
+    real = {split: real_pieces(store, manifest, split) for split in ("train", "val")}
+    judge = train_judge(*real["train"], len(names), cfg.data.sample_rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
+    metrics = {f"judge.{split}_accuracy": accuracy(judge, *real[split]) for split in ("train", "val")}
+    print(f"evaluate: the judge recognises {metrics['judge.val_accuracy']:.2f} of the real val pieces", file=sys.stderr)
 
-    metrics, rows, kept = {}, [], []
+    rows, kept = [], []
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
         dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level_index, split=None)
         keep = cfg.evaluate.samples if split == "val" else 0
         scores, samples = evaluate_split(
-            split, dataset, generator, codec, cfg.level_index, classifier, names, cfg.evaluate.batch_size, keep
+            split, dataset, generator, codec, cfg.level_index, judge, names, cfg.evaluate.batch_size, keep
         )
         metrics.update(scores.flat())
         rows += scores.per_category()
@@ -90,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
           f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}", file=sys.stderr)
     return 0
+
+
+def real_pieces(store: AudioStore, manifest: pd.DataFrame, split: str) -> tuple[list, list[int]]:
+    """Each real clip of `split` once → (waves, list of [T]; categories)."""
+    label_of = dict(zip(manifest["audio"], manifest["label"]))
+    clips = unique_clips(manifest, split)
+    return [store.audio(store.index_of(c)) for c, _ in clips], [int(label_of[rel]) for _, rel in clips]
 
 
 def limit_clips(rows: pd.DataFrame, max_clips: int | None) -> pd.DataFrame:

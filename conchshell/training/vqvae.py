@@ -1,7 +1,7 @@
 """Training of the demo VQ-VAE, as Jukebox trains its own: all levels at once, each level's encoder →
 EMA codebook (dead codes restarted) → decoder, on random audio segments.
 
-Loss per level: L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + commit · ‖z − q(z)‖²
+Loss per level: l1 · L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + commit · ‖z − q(z)‖²
 (straight-through quantisation); codebooks are updated by EMA k-means, not by gradients. AdamW.
 """
 
@@ -100,6 +100,7 @@ def train_vqvae(
     segment_samples: int,
     commit: float,
     spectral: float,
+    l1: float = 1.0,
     seed: int = 0,
     eval_waves: np.ndarray | None = None,
     progress: bool = True,
@@ -124,7 +125,7 @@ def train_vqvae(
         loss = x.new_zeros(())
         for L in range(model.levels):
             out = level_losses(model, x, L, update_codebook=True)
-            loss = loss + out["l1"] + spectral * out["spectral"] + commit * out["commit"]
+            loss = loss + l1 * out["l1"] + spectral * out["spectral"] + commit * out["commit"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
