@@ -165,6 +165,11 @@ class ConchShellLoss(nn.Module):
             mel_l1 = F.l1_loss(self.log_mel(wave), self.log_mel(target))
         return wave_l1, mel_l1, codes
 
+    def warmup_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's warm-up objective (no D, no decoder): λ_latent · L1(fake, real latent) → (total, {g_latent})."""
+        latent = F.l1_loss(fake.float(), real.float())
+        return self.weights.latent * latent, {"g_latent": latent.detach()}
+
     def generator_loss(
         self,
         discriminator: nn.Module,

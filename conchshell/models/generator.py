@@ -6,7 +6,7 @@ Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
     Conv1d k=`pre_kernel`                                           → [B, ch[0], T']
     for each ratio r: ConvTranspose1d k=`kernel` (long, ≈40), stride r → [B, ch[i+1], T·r]
                       + residual stack (dilations 1, 3, 9, k=3)
-    Conv1d k=`kernel`+1 (long) to the latent width, Tanh × 100       → [B, 64, T_mid]
+    Conv1d k=`kernel`+1 (long) to the latent width, Tanh × out_scale → [B, 64, T_mid]
     interpolate to `mid_frames` (a no-op for the nominal T'), Linear(mid_frames → frames) over time
                                                                      → [B, 64, frames]
 
@@ -45,10 +45,13 @@ def generator_config(
     in_channels: int = 2048,
     num_classes: int = 6,
     latent_dim: int = 64,
+    out_scale: float = 100.0,
 ) -> dict:
     """Constructor arguments of G for `level` (high|low|deep) and size profile `size` (paper|demo).
 
     `demo` multiplies every channel count by `width` (and keeps the layer plan), so it trains on a CPU.
+    `out_scale` bounds G's output (Tanh × out_scale); training fits it to the level's codebook, since
+    G's latent is snapped to its nearest code and a wider range only slows learning.
     """
     plan = PAPER_PLANS[level]
     scale = 1.0 if size == "paper" else float(width)
@@ -66,6 +69,7 @@ def generator_config(
         "pre_kernel": 7,
         "latent_dim": int(latent_dim),
         "dilations": [1, 3, 9],
+        "out_scale": float(out_scale),
     }
 
 
@@ -109,7 +113,7 @@ class UpsampleStage(nn.Module):
 
 
 class Generator(nn.Module):
-    """G_level: forward(st [B, in_channels, T'], label long [B]) → latent [B, latent_dim, frames] in ±100."""
+    """G_level: forward(st [B, in_channels, T'], label long [B]) → latent [B, latent_dim, frames] in ±out_scale."""
 
     def __init__(
         self,

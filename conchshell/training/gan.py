@@ -1,7 +1,10 @@
 """Training of the ConchShell GAN on the HDF5 caches (never TCNN, I3D or the Jukebox encoder).
 
 One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent, fake.detach()); G's step
-on adversarial + FM + wave + mel (`conchshell.losses`). AdamW betas (beta1, beta2); StepLR ×gamma_g /
+on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
+alone on λ_latent · L1(G, real latent): a cheap regression (no D, no decoder) that teaches G which latents
+go with which picture before the adversarial game starts; the objective after it is the profile's own.
+G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
 
 Distributed: under `torchrun` (WORLD_SIZE > 1) G and D are wrapped in DDP (NCCL on GPUs, gloo on CPU),
@@ -94,10 +97,21 @@ def _check_finite(loss: torch.Tensor, who: str, step: int, saved: int, ckpt: Pat
 
 
 # -- models, losses, optimisers ------------------------------------------------------------------------
-def build_models(cfg: Config, frames: int, num_classes: int) -> tuple[Generator, Discriminator, dict]:
+def codebook_scale(codec: nn.Module, level: int, untrained: float = 100.0) -> float:
+    """1.1 × the largest |entry| of `level`'s codebook: the range G's latent needs before it is quantised
+    (`untrained`, the former fixed Tanh × 100, for a codebook that is still all zeros)."""
+    largest = float(codec.vqvae.bottleneck.level_blocks[level].k.abs().max())
+    return round(1.1 * largest, 4) if largest > 0 else untrained
+
+
+def build_models(
+    cfg: Config, frames: int, num_classes: int, out_scale: float = 100.0
+) -> tuple[Generator, Discriminator, dict]:
     """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`."""
     torch.manual_seed(cfg.seed)
-    g_config = generator_config(cfg.level, frames, cfg.gan.size, cfg.gan.width, num_classes=num_classes)
+    g_config = generator_config(
+        cfg.level, frames, cfg.gan.size, cfg.gan.width, num_classes=num_classes, out_scale=out_scale
+    )
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
 
@@ -297,7 +311,8 @@ def train_gan(
     level = cfg.level_index
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
-    g, d, g_config = build_models(cfg, frames, len(categories))
+    out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
+    g, d, g_config = build_models(cfg, frames, len(categories), out_scale)
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
@@ -326,31 +341,18 @@ def train_gan(
     try:
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
-            with autocast:
-                fake = g(batch["st"], batch["label"]).float()
-                d_loss, d_terms = loss_fn.discriminator_loss(d, batch["latent"], fake)
-            _check_finite(d_loss, "D", step, saved, ckpt_path, env)
-            opts[1].zero_grad(set_to_none=True)
-            d_loss.backward()
-            opts[1].step()
-            with autocast:
-                g_loss, g_terms = loss_fn.generator_loss(
-                    d, batch["latent"], fake, batch["audio"], batch["codes"],
-                    step_generator(cfg.seed, env.rank, step),
-                )
-            _check_finite(g_loss, "G", step, saved, ckpt_path, env)
-            opts[0].zero_grad(set_to_none=True)
-            g_loss.backward()
-            opts[0].step()
-            scheds[0].step(), scheds[1].step()
+            if step < gan.warmup_steps:
+                last = _warmup_step(g, loss_fn, batch, opts[0], autocast, step, saved, ckpt_path, env)
+                scheds[0].step()
+            else:
+                last = _gan_step(g, d, loss_fn, batch, opts, scheds, autocast, cfg.seed, step, saved, ckpt_path, env)
             done = step + 1
-            last = {k: float(v) for k, v in {**d_terms, **g_terms}.items()}
             if env.main and (done % gan.log_every == 0 or done == gan.steps):
                 lrs = {"lr_g": scheds[0].get_last_lr()[0], "lr_d": scheds[1].get_last_lr()[0]}
                 logger.scalars(done, {**last, **lrs})
-                bar.set_postfix(d=f"{last['d_hinge']:.3f}", g=f"{last['g_total']:.3f}")
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("d_hinge", "g_total", "g_latent")})
             if env.main and (done % gan.sample_every == 0 or done == gan.steps):
-                logger.image("spectrogram.png", _sample_spectrogram(loss_fn, fake[:1].detach(), level))
+                logger.image("spectrogram.png", _sample_spectrogram(loss_fn, g, batch, level))
             if env.main and (done % gan.checkpoint_every == 0 or done == gan.steps):
                 save_checkpoint(ckpt_path, done, print_, g, d, opts, scheds)
                 saved = done
@@ -362,9 +364,45 @@ def train_gan(
     return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
 
 
+def _warmup_step(
+    g, loss_fn: ConchShellLoss, batch: dict, opt_g, autocast, step: int, saved: int, ckpt: Path, env: Dist
+) -> dict[str, float]:
+    """One warm-up step: G alone on λ_latent · L1(G(st, label), real latent) → the logged terms."""
+    with autocast:
+        loss, terms = loss_fn.warmup_loss(batch["latent"], g(batch["st"], batch["label"]).float())
+    _check_finite(loss, "G warm-up", step, saved, ckpt, env)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    return {k: float(v) for k, v in terms.items()}
+
+
+def _gan_step(g, d, loss_fn: ConchShellLoss, batch: dict, opts, scheds, autocast, seed: int, step: int, saved: int,
+              ckpt: Path, env: Dist) -> dict[str, float]:
+    """One adversarial step: D's hinge step, then G's step on the profile's objective → the logged terms."""
+    with autocast:
+        fake = g(batch["st"], batch["label"]).float()
+        d_loss, d_terms = loss_fn.discriminator_loss(d, batch["latent"], fake)
+    _check_finite(d_loss, "D", step, saved, ckpt, env)
+    opts[1].zero_grad(set_to_none=True)
+    d_loss.backward()
+    opts[1].step()
+    with autocast:
+        g_loss, g_terms = loss_fn.generator_loss(
+            d, batch["latent"], fake, batch["audio"], batch["codes"], step_generator(seed, env.rank, step)
+        )
+    _check_finite(g_loss, "G", step, saved, ckpt, env)
+    opts[0].zero_grad(set_to_none=True)
+    g_loss.backward()
+    opts[0].step()
+    scheds[0].step(), scheds[1].step()
+    return {k: float(v) for k, v in {**d_terms, **g_terms}.items()}
+
+
 @torch.inference_mode()
-def _sample_spectrogram(loss_fn: ConchShellLoss, fake: torch.Tensor, level: int) -> np.ndarray:
-    """Decode one fake latent [1,64,T] over the whole clip → its log-mel picture."""
+def _sample_spectrogram(loss_fn: ConchShellLoss, g: nn.Module, batch: dict, level: int) -> np.ndarray:
+    """G's latent [1,64,T] for the batch's first picture, decoded over the whole clip → its log-mel picture."""
+    fake = _unwrap(g)(batch["st"][:1], batch["label"][:1]).float()
     z_q, _ = loss_fn.codec.quantise(fake, level, straight_through=False)
     wave = loss_fn.codec.decode(z_q, level)
     return spectrogram_image(loss_fn.log_mel(wave)[0])
