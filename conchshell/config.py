@@ -67,7 +67,8 @@ class VQVAEConfig:
     segment_seconds: float = _positive(0.128)
     commit: float = _opt(0.02, min=0)
     spectral: float = _opt(1.0, min=0)
-    l1: float = _opt(1.0, min=0)  # weight of the waveform L1 term (the spectral term keeps loudness and pitch)
+    l1: float = _opt(1.0, min=0)  # weight of the waveform L1 term
+    mel: float = _opt(0.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
     encode_batch_size: int = _positive(4)
 
 
@@ -98,7 +99,7 @@ class GANConfig:
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
     steps: int = _opt(150, min=0)
-    warmup_steps: int = _opt(0, min=0)  # the first steps train G alone on λ_latent·L1(G, real latent)
+    warmup_steps: int = _opt(0, min=0)  # the first steps train G alone on the reconstruction terms (no D)
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
     batch_size: int = _positive(4)
     lr_g: float = _positive(1e-5)

@@ -30,6 +30,7 @@ import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchaudio
 from torch import nn
 
 N_FFT, HOP = 4096, 512
@@ -66,21 +67,32 @@ def tempo_histogram(y: np.ndarray, sample_rate: int, hop: int = 256) -> np.ndarr
     return hist / (hist.sum() + 1e-9)
 
 
-def random_crops(
-    wave: np.ndarray, count: int, rng: np.random.Generator, min_fraction: float = 0.5, snr_db: tuple = (5.0, 40.0)
-) -> list[np.ndarray]:
-    """`count` random windows of wave [T] (`min_fraction`…1 of its length) at a random gain, half of them
-    with white noise at a random SNR in `snr_db` (a decoder's hiss must not change the verdict)."""
+def random_crops(wave: np.ndarray, count: int, rng: np.random.Generator, min_fraction: float = 0.5) -> list[np.ndarray]:
+    """`count` random windows of wave [T] (`min_fraction`…1 of its length) at a random gain; every
+    second one also `distort`ed, so the verdict rests on the music, not on how cleanly it is rendered."""
     crops = []
     for k in range(count):
         length = int(len(wave) * rng.uniform(min_fraction, 1.0))
         start = int(rng.integers(0, len(wave) - length + 1))
         crop = wave[start : start + length] * rng.uniform(0.3, 1.0)
-        if k % 2:
-            rms = float(np.sqrt(np.mean(crop**2))) + 1e-9
-            crop = crop + rng.normal(0.0, rms * 10 ** (-rng.uniform(*snr_db) / 20), len(crop)).astype(np.float32)
-        crops.append(crop.astype(np.float32))
+        crops.append(distort(crop, rng) if k % 2 else crop.astype(np.float32))
     return crops
+
+
+def distort(wave: np.ndarray, rng: np.random.Generator, snr_db: tuple = (5.0, 40.0)) -> np.ndarray:
+    """What a lossy decoder does to a piece [T], drawn at random: a short smearing reverb (decaying noise,
+    time constant 20–120 ms, 0–60 % wet), a spectral tilt (one-pole filter) and white noise at `snr_db`."""
+    x = torch.from_numpy(np.asarray(wave, np.float32))
+    tau = rng.uniform(0.02, 0.12) * 16000
+    t = np.arange(int(4 * tau))
+    tail = torch.from_numpy((rng.normal(size=len(t)) * np.exp(-t / tau)).astype(np.float32))
+    wet = torchaudio.functional.fftconvolve(x, tail / tail.norm())[: len(x)]
+    x = x + rng.uniform(0.0, 0.6) * wet * (x.norm() / (wet.norm() + 1e-9))
+    a = rng.uniform(-0.6, 0.6)  # > 0 dulls, < 0 brightens
+    x = torchaudio.functional.lfilter(x.unsqueeze(0), torch.tensor([1.0, -a]), torch.tensor([1.0 - abs(a), 0.0]), clamp=False)[0]
+    rms = float(x.pow(2).mean().sqrt()) + 1e-9
+    noise = rng.normal(0.0, rms * 10 ** (-rng.uniform(*snr_db) / 20), len(x))
+    return (x.numpy() + noise).astype(np.float32)
 
 
 class Judge(nn.Module):

@@ -165,10 +165,21 @@ class ConchShellLoss(nn.Module):
             mel_l1 = F.l1_loss(self.log_mel(wave), self.log_mel(target))
         return wave_l1, mel_l1, codes
 
-    def warmup_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G's warm-up objective (no D, no decoder): λ_latent · L1(fake, real latent) → (total, {g_latent})."""
+    def warmup_loss(
+        self, real: torch.Tensor, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's warm-up objective: the reconstruction terms without D (as Parallel WaveGAN starts its D
+        late), λ_latent·L1(fake, real latent) + λ_wave·wave + λ_mel·mel. The latent term (the released
+        code's) keeps G's latent on the codebook's scale: the straight-through wave and mel gradients alone
+        push it ever further out (the codes it snaps to change in jumps). → (total, {term: detached value})."""
+        w = self.weights
         latent = F.l1_loss(fake.float(), real.float())
-        return self.weights.latent * latent, {"g_latent": latent.detach()}
+        wave_l1, mel_l1, _ = self.audio_terms(fake, audio, generator)
+        total = w.latent * latent + w.wave * wave_l1 + w.mel * mel_l1
+        terms = {"g_latent": latent, "g_wave": wave_l1, "g_mel": mel_l1}
+        terms = {k: v.detach() for k, v in terms.items()}
+        terms["g_total"] = total.detach()
+        return total, terms
 
     def generator_loss(
         self,

@@ -68,6 +68,9 @@ def train_demo(cfg, prepared: Path, out: Path) -> dict:
         segment_samples=int(round(vq.segment_seconds * vq.sample_rate)),
         commit=vq.commit,
         spectral=vq.spectral,
+        l1=vq.l1,
+        mel=vq.mel,
+        sample_rate=vq.sample_rate,
         seed=cfg.seed,
         eval_waves=val if len(val) else train,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -35,18 +36,28 @@ def category_dataset(codec, pairs: int = 8, seconds: float = 0.5, st_frames: int
     return items
 
 
+def write_params(root: Path, profile: str, steps: int, warmup: int, window: str = "0.2") -> Path:
+    params = root / "params.yaml"
+    params.write_text(f"seed: 0\nlevel: high\ngan:\n  profile: {profile}\n  size: demo\n  width: 0.02\n  batch_size: 4\n"
+                      f"  lr_g: 3.0e-3\n  steps: {steps}\n  warmup_steps: {warmup}\n  log_every: 1\n  sample_every: 1000\n"
+                      f"  checkpoint_every: 1000\n  loss_window_seconds: {window}\n")
+    return params
+
+
+def logged(root: Path, name: str) -> list[float]:
+    return [float(line.split("\t")[-1]) for line in (root / f"live/plots/metrics/{name}.tsv").read_text().splitlines()[1:]]
+
+
 def test_warmup_loss_falls_and_output_follows_the_category(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text("seed: 0\nlevel: high\ngan:\n  size: demo\n  width: 0.02\n  batch_size: 4\n  lr_g: 3.0e-3\n"
-                      "  steps: 60\n  warmup_steps: 60\n  log_every: 1\n  sample_every: 1000\n  checkpoint_every: 1000\n")
+    """Released-code warm-up (latent L1): the same pictures with another category give that category's latent."""
+    params = write_params(tmp_path, "released-code", 60, 60)
     cfg = load_config(params)
     codec = tiny_codec()
     with torch.no_grad():  # a trained-looking codebook: entries spread over about ±2
         codec.vqvae.bottleneck.level_blocks[2].k.copy_(torch.randn(32, 64, generator=torch.Generator().manual_seed(3)))
     data = category_dataset(codec)
     ckpt, result = train_gan(cfg, data, codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live")
-    logged = (tmp_path / "live/plots/metrics/g_latent.tsv").read_text().splitlines()[1:]
-    losses = [float(line.split("\t")[-1]) for line in logged]
+    losses = logged(tmp_path, "g_latent")
     assert len(losses) == 60 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
     from conchshell.models.generator import build_generator
@@ -61,3 +72,13 @@ def test_warmup_loss_falls_and_output_follows_the_category(tmp_path):
     assert (a - b).abs().mean() > 0.5
     assert torch.sign(a).eq(torch.sign(data[0]["latent"])).float().mean() > 0.8
     assert torch.sign(b).eq(torch.sign(data[1]["latent"])).float().mean() > 0.8
+
+
+def test_paper_warmup_trains_g_on_the_decoder_terms_before_d_joins(tmp_path):
+    """Paper warm-up: G's wave and mel terms (through the decoder) are logged from step 1, D's only after."""
+    params = write_params(tmp_path, "paper", 6, 4)
+    codec = tiny_codec()
+    train_gan(load_config(params), category_dataset(codec), codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live")
+    mel = logged(tmp_path, "g_mel")
+    assert len(mel) == 6 and all(math.isfinite(v) for v in mel)
+    assert len(logged(tmp_path, "d_hinge")) == 2  # D trains only after the warm-up

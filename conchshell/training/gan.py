@@ -2,8 +2,8 @@
 
 One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent, fake.detach()); G's step
 on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
-alone on λ_latent · L1(G, real latent): a cheap regression (no D, no decoder) that teaches G which latents
-go with which picture before the adversarial game starts; the objective after it is the profile's own.
+alone on the reconstruction terms (λ_latent·latent + λ_wave·wave + λ_mel·mel, no D), so G has learnt
+which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
 G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
 
@@ -342,7 +342,7 @@ def train_gan(
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
             if step < gan.warmup_steps:
-                last = _warmup_step(g, loss_fn, batch, opts[0], autocast, step, saved, ckpt_path, env)
+                last = _warmup_step(g, loss_fn, batch, opts[0], autocast, cfg.seed, step, saved, ckpt_path, env)
                 scheds[0].step()
             else:
                 last = _gan_step(g, d, loss_fn, batch, opts, scheds, autocast, cfg.seed, step, saved, ckpt_path, env)
@@ -350,7 +350,7 @@ def train_gan(
             if env.main and (done % gan.log_every == 0 or done == gan.steps):
                 lrs = {"lr_g": scheds[0].get_last_lr()[0], "lr_d": scheds[1].get_last_lr()[0]}
                 logger.scalars(done, {**last, **lrs})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("d_hinge", "g_total", "g_latent")})
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("d_hinge", "g_total")})
             if env.main and (done % gan.sample_every == 0 or done == gan.steps):
                 logger.image("spectrogram.png", _sample_spectrogram(loss_fn, g, batch, level))
             if env.main and (done % gan.checkpoint_every == 0 or done == gan.steps):
@@ -365,11 +365,12 @@ def train_gan(
 
 
 def _warmup_step(
-    g, loss_fn: ConchShellLoss, batch: dict, opt_g, autocast, step: int, saved: int, ckpt: Path, env: Dist
+    g, loss_fn: ConchShellLoss, batch: dict, opt_g, autocast, seed: int, step: int, saved: int, ckpt: Path, env: Dist
 ) -> dict[str, float]:
-    """One warm-up step: G alone on λ_latent · L1(G(st, label), real latent) → the logged terms."""
+    """One warm-up step: G alone on the profile's reconstruction terms (`warmup_loss`) → the logged terms."""
     with autocast:
-        loss, terms = loss_fn.warmup_loss(batch["latent"], g(batch["st"], batch["label"]).float())
+        fake = g(batch["st"], batch["label"]).float()
+        loss, terms = loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], step_generator(seed, env.rank, step))
     _check_finite(loss, "G warm-up", step, saved, ckpt, env)
     opt_g.zero_grad(set_to_none=True)
     loss.backward()

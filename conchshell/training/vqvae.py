@@ -1,8 +1,10 @@
 """Training of the demo VQ-VAE, as Jukebox trains its own: all levels at once, each level's encoder →
 EMA codebook (dead codes restarted) → decoder, on random audio segments.
 
-Loss per level: l1 · L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + commit · ‖z − q(z)‖²
-(straight-through quantisation); codebooks are updated by EMA k-means, not by gradients. AdamW.
+Loss per level: l1 · L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + mel · multi-resolution
+log-mel L1(x, x̂) + commit · ‖z − q(z)‖² (straight-through quantisation); codebooks are updated by EMA
+k-means, not by gradients. AdamW. The log-mel term weighs the low bands that carry pitch as much as the
+many high ones, so the upper levels learn to keep the notes, not only the loudness envelope.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchaudio
 from tqdm import tqdm
 
 from conchshell.models.jukebox.vqvae import VQVAE
@@ -39,6 +42,25 @@ def spectral_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return total / len(resolutions)
 
 
+#: (n_fft, hop, n_mels) of the log-mel loss resolutions.
+MEL_RESOLUTIONS = ((2048, 512, 128), (1024, 256, 64), (512, 128, 32))
+_MELS: dict[tuple, torchaudio.transforms.MelSpectrogram] = {}
+
+
+def mel_loss(x: torch.Tensor, y: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Multi-resolution log-mel L1 between waveforms [B, T, 1] (resolutions whose n_fft fits in T)."""
+    x, y = x.squeeze(-1), y.squeeze(-1)
+    resolutions = [r for r in MEL_RESOLUTIONS if r[0] <= x.shape[-1]] or [MEL_RESOLUTIONS[-1]]
+    total = x.new_zeros(())
+    for n_fft, hop, n_mels in resolutions:
+        key = (sample_rate, n_fft, hop, n_mels)
+        if key not in _MELS:
+            _MELS[key] = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0)
+        mel = _MELS[key].to(x.device)
+        total = total + (torch.log(mel(x) + 1e-5) - torch.log(mel(y) + 1e-5)).abs().mean()
+    return total / len(resolutions)
+
+
 def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
     """`batch_size` random windows of `length` samples from waves [N, T] → float32 [B, length, 1]."""
     rows = rng.integers(0, len(waves), batch_size)
@@ -47,8 +69,10 @@ def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.ran
     return torch.from_numpy(batch.astype(np.float32)).unsqueeze(-1)
 
 
-def level_losses(model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool) -> dict[str, torch.Tensor]:
-    """Losses of one level on x [B, T, 1]: l1, spectral, commit; plus codes [B, T_L] and recon [B, T, 1]."""
+def level_losses(
+    model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int = 16000
+) -> dict[str, torch.Tensor]:
+    """Losses of one level on x [B, T, 1]: l1, spectral, mel, commit; plus codes [B, T_L] and recon [B, T, 1]."""
     block = model.bottleneck.level_blocks[level]
     z = model.latent(x, level)
     if update_codebook and not block.initialised:
@@ -61,6 +85,7 @@ def level_losses(model: VQVAE, x: torch.Tensor, level: int, update_codebook: boo
     return {
         "l1": (recon - x).abs().mean(),
         "spectral": spectral_loss(x, recon),
+        "mel": mel_loss(x, recon, sample_rate),
         "commit": commit,
         "codes": codes,
         "recon": recon,
@@ -101,6 +126,8 @@ def train_vqvae(
     commit: float,
     spectral: float,
     l1: float = 1.0,
+    mel: float = 0.0,
+    sample_rate: int = 16000,
     seed: int = 0,
     eval_waves: np.ndarray | None = None,
     progress: bool = True,
@@ -124,8 +151,8 @@ def train_vqvae(
         x = random_segments(waves, batch_size, length, rng)
         loss = x.new_zeros(())
         for L in range(model.levels):
-            out = level_losses(model, x, L, update_codebook=True)
-            loss = loss + l1 * out["l1"] + spectral * out["spectral"] + commit * out["commit"]
+            out = level_losses(model, x, L, update_codebook=True, sample_rate=sample_rate)
+            loss = loss + l1 * out["l1"] + spectral * out["spectral"] + mel * out["mel"] + commit * out["commit"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
