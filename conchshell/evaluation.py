@@ -275,11 +275,14 @@ def evaluate_split(
     batch_size: int = 4,
     keep: int = 0,
     progress: bool = True,
+    on_piece=None,
 ) -> tuple[SplitScores, list[Sample]]:
     """Generate every picture's piece of a PairDataset-like `dataset` and score it (see the module doc).
 
     `dataset[i]` gives {"id", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
     "audio" [T]}. Returns the scores and the waves of the first `keep` pictures (one per category first).
+    `on_piece(id, category, ground_truth [T], generated [T], reconstruction [T])`, when given, sees every picture
+    (the music metrics: conchshell/music_evaluation.py).
     """
     scores = SplitScores(split)
     real, fake, recon_embeds, samples = {}, [], [], {}
@@ -301,6 +304,8 @@ def evaluate_split(
                 it["id"], category, pair_metrics(ref_k, gen_k), pair_metrics(ref_k, rec_k), categories[int(pred[k])]
             )
             scores.pieces.append(piece)
+            if on_piece is not None:
+                on_piece(it["id"], category, ref_k, gen_k, rec_k)
             real.setdefault(_wave_key(ref_k), embed_real[k].numpy())
             fake.append(embed[k].numpy())
             recon_embeds.append(embed_recon[k].numpy())
