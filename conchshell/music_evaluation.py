@@ -70,9 +70,10 @@ class MusicEvaluation:
                     self._memory[key] = notes
             if key not in self._memory:
                 todo.setdefault(key, i)
+        to_cache = {k for k, c in zip(keys, cached) if c and self.cache is not None}
         for key, notes in zip(todo, self.transcriber.transcribe_many([waves[i] for i in todo.values()], self.sample_rate)):
             self._memory[key] = notes
-            if cached[todo[key]] and self.cache is not None:
+            if key in to_cache:
                 self.cache.put(key, notes)
         self.transcribed += len(todo)
         self.seconds += time.perf_counter() - start
