@@ -124,7 +124,7 @@ class PieceScores:
 
 @dataclass
 class SplitScores:
-    """All pieces of one split plus the split-level classifier scores."""
+    """All pieces of one split plus the split-level judge scores."""
 
     split: str
     pieces: list[PieceScores] = field(default_factory=list)
@@ -198,11 +198,14 @@ def evaluate_split(
     batch_size: int = 4,
     keep: int = 0,
     progress: bool = True,
+    on_piece=None,
 ) -> tuple[SplitScores, list[Sample]]:
     """Generate every picture's piece of a PairDataset-like `dataset` and score it (see the module doc).
 
     `dataset[i]` gives {"id", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
     "audio" [T]}. Returns the scores and the waves of the first `keep` pictures (one per category first).
+    `on_piece(id, category, ground_truth [T], generated [T], reconstruction [T])`, when given, sees every picture
+    (the music metrics: conchshell/music_evaluation.py).
     """
     scores = SplitScores(split)
     real, fake, recon_embeds, samples = {}, [], [], {}
@@ -225,6 +228,8 @@ def evaluate_split(
                 categories[int(pred[k])], categories[int(pred_recon[k])],
             )
             scores.pieces.append(piece)
+            if on_piece is not None:
+                on_piece(it["id"], category, ref_k, gen_k, rec_k)
             real.setdefault(_wave_key(ref_k), embed_real[k].numpy())
             fake.append(embed[k].numpy())
             recon_embeds.append(embed_recon[k].numpy())

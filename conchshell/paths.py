@@ -18,4 +18,5 @@ METRICS = Path("metrics")
 PLOTS = Path("plots")
 SAMPLES = Path("samples")
 REPORT = Path("report.html")
+TRANSCRIPTIONS = Path("cache/transcriptions")  # evaluate: ground-truth / reconstruction notes by audio content hash
 DVCLIVE = Path("dvclive")

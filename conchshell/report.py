@@ -1,8 +1,9 @@
 """report.html: one self-contained page (no external files) showing what the pipeline made.
 
 For each sample: its picture, audio players for the generated piece, the ground truth and the VQ-VAE
-reconstruction, and their mel spectrograms; above them the metrics table (per split). Pictures, audio
-(16-bit PCM WAV) and spectrogram PNGs are embedded as base64 `data:` URIs.
+reconstruction, their mel spectrograms and a piano roll of the generated piece's transcription over the
+ground truth's; above them the metrics table (per split) and any extra tables (the music scores per
+category). Pictures, audio (16-bit PCM WAV) and PNGs are embedded as base64 `data:` URIs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ReportSample:
     generated: np.ndarray
     ground_truth: np.ndarray
     reconstruction: np.ndarray
+    piano_roll: bytes | None = None  # PNG: transcribed notes, generated over ground truth (piano_roll_png)
 
 
 def data_uri(payload: bytes, mime: str) -> str:
@@ -80,6 +82,38 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     return buffer.getvalue()
 
 
+def piano_roll_png(ground_truth, generated, seconds: float, title: str = "") -> bytes:
+    """PNG bytes of two note lists (conchshell.music_metrics.Notes) as one piano roll: ground truth as grey bars,
+    the generated piece as orange outlines; x is time in seconds, y the MIDI pitch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    styles = ((ground_truth, "ground truth", dict(facecolor="0.6", edgecolor="none")),
+              (generated, "generated", dict(facecolor="none", edgecolor="tab:orange", linewidth=1.0)))
+    fig, ax = plt.subplots(figsize=(4.0, 1.8), dpi=80)
+    for notes, _, style in styles:
+        for start, end, pitch in zip(notes.onset, notes.offset, notes.pitch):
+            ax.broken_barh([(float(start), float(end - start))], (int(pitch) - 0.4, 0.8), **style)
+    pitches = np.concatenate([np.asarray(ground_truth.pitch), np.asarray(generated.pitch)])
+    low, high = (int(pitches.min()) - 2, int(pitches.max()) + 2) if len(pitches) else (48, 84)
+    ax.set_xlim(0, seconds)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("s")
+    ax.set_ylabel("MIDI pitch")
+    ax.legend(handles=[Patch(label=f"{label} ({len(notes)} notes)", **style) for notes, label, style in styles],
+              fontsize=6, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def _format(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -100,6 +134,16 @@ def metrics_table(metrics: dict[str, float]) -> str:
     return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+def rows_table(rows: list[dict]) -> str:
+    """A list of same-keyed dicts → an HTML table, one row per dict, one column per key."""
+    if not rows:
+        return "<p>No rows.</p>"
+    columns = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_format(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def sample_section(sample: ReportSample, sample_rate: int) -> str:
     """One sample: picture, then per track a heading, an <audio> player and a spectrogram."""
     picture = (
@@ -115,6 +159,11 @@ def sample_section(sample: ReportSample, sample_rate: int) -> str:
             f'<audio controls preload="none" data-track="{name}" src="{data_uri(wav_bytes(wave, sample_rate), "audio/wav")}"></audio>'
             f'<img class="spectrogram" alt="{heading} spectrogram" '
             f'src="{data_uri(spectrogram_png(wave, sample_rate), "image/png")}"></div>'
+        )
+    if sample.piano_roll is not None:
+        tracks.append(
+            '<div class="track piano_roll"><h4>Piano roll (transcribed)</h4>'
+            f'<img class="spectrogram" alt="piano roll" src="{data_uri(sample.piano_roll, "image/png")}"></div>'
         )
     caption = (
         f"{html.escape(sample.id)} — category {html.escape(sample.category)}, "
@@ -132,9 +181,11 @@ section.sample h3{flex-basis:100%;margin:0}img.picture{width:160px;height:160px}
 """
 
 
-def render_report(title: str, metrics: dict[str, float], samples: list[ReportSample], sample_rate: int, notes: str = "") -> str:
-    """The whole page as a string."""
+def render_report(title: str, metrics: dict[str, float], samples: list[ReportSample], sample_rate: int, notes: str = "",
+                  tables: dict[str, list[dict]] | None = None) -> str:
+    """The whole page as a string; `tables` maps a heading to the rows of an extra table shown after the metrics."""
     body = "".join(sample_section(s, sample_rate) for s in samples) or "<p>No samples.</p>"
+    extra = "".join(f"<h2>{html.escape(h)}</h2>{rows_table(rows)}" for h, rows in (tables or {}).items())
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>'
@@ -144,15 +195,19 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
         "of generated pieces an audio classifier trained on real pieces assigns to the picture's category; "
         "Fréchet: distance between real and generated pieces in that classifier's embedding space (lower is better); "
         "ceiling: the same scores for the VQ-VAE reconstruction of the ground truth.</p>"
-        f"<h2>Samples</h2>{body}</body></html>\n"
+        "<p>Music scores compare piano transcriptions (basic-pitch) of the generated piece and the ground truth: "
+        "pitch-class cosine, key agreement and mir_eval's weighted key score, note-onset F1 (50 ms), and note "
+        "density and pitch range as generated/ground-truth ratios (1 is ideal); transcriber onset F1 is the "
+        "transcriber's own accuracy on the demo's known notes (README, Metrics).</p>"
+        f"{extra}<h2>Samples</h2>{body}</body></html>\n"
     )
 
 
 def write_report(path: str | os.PathLike, title: str, metrics: dict[str, float], samples: list[ReportSample],
-                 sample_rate: int, notes: str = "") -> None:
+                 sample_rate: int, notes: str = "", tables: dict[str, list[dict]] | None = None) -> None:
     """Render and write report.html atomically."""
     from conchshell.io import atomic_path
 
-    page = render_report(title, metrics, samples, sample_rate, notes)
+    page = render_report(title, metrics, samples, sample_rate, notes, tables)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Reads models/gan.pt, models/vqvae.pt, data/features/{audio,images}.h5 and data/prepared; writes
 metrics/eval.json (flat keys `<split>.<metric>`, `<split>.ceiling.<metric>`), plots/eval_per_category.csv,
-samples/ (generated / ground-truth / reconstruction wavs and mel PNGs) and report.html.
+plots/eval_music_per_category.csv, samples/ (generated / ground-truth / reconstruction wavs and mel PNGs) and
+report.html. Ground-truth and reconstruction transcriptions are cached in cache/transcriptions/ (by content).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from conchshell.io import atomic_path, state_dict_sha256
 from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
-from conchshell.report import ReportSample, spectrogram_png, write_report
+from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
+from conchshell.transcription import PianoTranscriber, TranscriptionCache
+from conchshell.report import ReportSample, piano_roll_png, spectrogram_png, write_report
 from conchshell.training.gan import load_generator
 
 
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=str(paths.MODELS))
     parser.add_argument("--features", default=str(paths.FEATURES))
     parser.add_argument("--out", default=".", help="folder for metrics/, plots/, samples/, report.html")
+    parser.add_argument("--transcription-cache", default=str(paths.TRANSCRIPTIONS),
+                        help="folder of cached ground-truth / reconstruction transcriptions")
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
     torch.manual_seed(cfg.seed)
@@ -60,15 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     metrics = {f"judge.{split}_accuracy": accuracy(judge, *real[split]) for split in ("train", "val")}
     print(f"evaluate: the judge recognises {metrics['judge.val_accuracy']:.2f} of the real val pieces", file=sys.stderr)
 
+    music = MusicEvaluation(PianoTranscriber(), cfg.data.sample_rate, TranscriptionCache(args.transcription_cache),
+                            demo_true_notes(manifest, cfg.seed, cfg.data.seconds) if cfg.data.source == "demo" else {})
     rows, kept = [], []
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
         dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level_index, split=None)
         keep = cfg.evaluate.samples if split == "val" else 0
         scores, samples = evaluate_split(
-            split, dataset, generator, codec, cfg.level_index, judge, names, cfg.evaluate.batch_size, keep
+            split, dataset, generator, codec, cfg.level_index, judge, names, cfg.evaluate.batch_size, keep,
+            on_piece=music.split(split),
         )
         metrics.update(scores.flat())
+        metrics.update(music.splits[split].flat())
         rows += scores.per_category()
         kept += samples
 
@@ -78,17 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     per_category = pd.DataFrame(rows)
     with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
         per_category[per_category["split"] == "val"].to_csv(tmp, index=False)
+    music_rows = music.per_category("val")
+    with atomic_path(out / paths.PLOTS / "eval_music_per_category.csv") as tmp:
+        pd.DataFrame(music_rows).to_csv(tmp, index=False)
     write_samples(out / paths.SAMPLES, kept, rate)
     pictures = dict(zip(manifest["id"], manifest["image"]))
     report_samples = [
         ReportSample(s.id, s.category, s.predicted_category, read_picture(prepared / pictures[s.id]),
-                     s.generated, s.ground_truth, s.reconstruction)
+                     s.generated, s.ground_truth, s.reconstruction,
+                     piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, cfg.data.seconds))
         for s in kept
     ]
     title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"
-    write_report(out / paths.REPORT, title, metrics, report_samples, rate)
+    write_report(out / paths.REPORT, title, metrics, report_samples, rate,
+                 tables={"Music scores per category (val)": music_rows})
     print(f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
           f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}", file=sys.stderr)
+    print(f"evaluate: music metrics transcribed {music.transcribed} pieces in {music.seconds:.1f} s "
+          f"({music.cache.hits} from the cache)", file=sys.stderr)
     return 0
 
 

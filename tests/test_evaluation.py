@@ -166,7 +166,7 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
     out = tmp_path / "out"
     status = stage.main(["--params", str(params), "--prepared", str(tmp_path / "data/prepared"),
                          "--models", str(tmp_path / "models"), "--features", str(tmp_path / "data/features"),
-                         "--out", str(out)])
+                         "--out", str(out), "--transcription-cache", str(tmp_path / "cache")])
     assert status == 0
     metrics = json.loads((out / "metrics/eval.json").read_text())
     for split in ("train", "val"):
@@ -177,6 +177,11 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
         assert 0.0 <= metrics[f"{split}.category_agreement"] <= 1.0
         assert metrics[f"{split}.stoi"] is None or -1.0 <= metrics[f"{split}.stoi"] <= 1.0
     assert metrics["train.pieces"] == 8 and metrics["val.pieces"] == 4
+    for split in ("train", "val"):  # the music metrics (tests/test_music_metrics.py)
+        for key in ("pitch_class_cosine", "key_agreement", "key_weighted", "onset_f1", "note_density_ratio",
+                    "pitch_range_ratio", "silent_generated"):
+            assert f"{split}.{key}" in metrics and (key == "silent_generated" or f"{split}.ceiling.{key}" in metrics)
+    assert list(pd.read_csv(out / "plots/eval_music_per_category.csv")["category"]) == ["beach", "forest"]
     per_category = pd.read_csv(out / "plots/eval_per_category.csv")
     assert sorted(per_category["category"]) == ["beach", "forest"]
     assert {"agreement", "pesq", "stoi", "mel_l1"} <= set(per_category.columns)
@@ -184,3 +189,4 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
     assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6  # 2 samples × 3 tracks
     page = (out / "report.html").read_text()
     assert page.count("<audio") == 6 and "val.pesq" not in page and "category_agreement" in page
+    assert page.count('alt="piano roll"') == 2 and "Music scores per category (val)" in page

@@ -75,6 +75,11 @@ def demo_piece(clip: str, category: str, seed: int, sample_rate: int = 16000, se
     return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds)
 
 
+def demo_score(clip: str, category: str, seed: int, seconds: float = 8.0) -> Score:
+    """The notes demo piece `clip` is synthesised from (`demo_piece` draws this score first from the same generator)."""
+    return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds)
+
+
 class DemoSource:
     """The demo dataset as the `prepare` stage reads it: pairs, pictures and pieces (no problems)."""
 
