@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -39,9 +40,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save through a temporary file and a rename."""
+    """torch.save into memory, then written through a temporary file and a rename.
+
+    torch.save names the zip's root folder after the file it writes to (a random temporary name here);
+    saved to a BytesIO the root is always `archive/`, so equal objects give equal bytes.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:

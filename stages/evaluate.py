@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rate = cfg.data.sample_rate
     with atomic_path(out / paths.METRICS / "eval.json") as tmp:
-        tmp.write_text(json.dumps(finite_or_none(metrics), indent=2) + "\n")
+        tmp.write_text(json.dumps(finite_or_none(metrics), indent=2, sort_keys=True) + "\n")
     per_category = pd.DataFrame(rows)
     with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
         per_category[per_category["split"] == "val"].to_csv(tmp, index=False)

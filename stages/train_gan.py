@@ -2,7 +2,8 @@
 
 Reads the manifest (picture ↔ clip pairing), both HDF5 caches and the frozen VQ-VAE; never runs TCNN,
 I3D or the Jukebox encoder. Writes models/gan.pt, DVCLive logs under dvclive/ and resumable checkpoints
-under checkpoints/gan/ (a killed run started again continues from the last one).
+under checkpoints/gan/ (a killed run started again continues from the last one; once models/gan.pt is
+written the checkpoint is deleted, so a later run with changed inputs or code never mistakes it for its own).
 
 Single process: `python stages/train_gan.py`. Several GPUs or CPU processes:
 `torchrun --nproc-per-node N stages/train_gan.py` (DDP; rank 0 logs and saves).
@@ -22,10 +23,10 @@ from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
 from conchshell.data.store import PairDataset
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import save_torch, state_dict_sha256
+from conchshell.io import file_sha256, save_torch, state_dict_sha256
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
-from conchshell.training.gan import close_distributed, init_distributed, train_gan
+from conchshell.training.gan import close_distributed, discard_checkpoint, init_distributed, train_gan
 
 
 def image_categories(images_h5: Path, dataset: PairDataset) -> list[str]:
@@ -56,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         codec = JukeboxCodec(vqvae, vqvae.sample_rate, int(dataset.audio_store.attrs.get("audio_rate", 16000)))
         categories = image_categories(paths.IMAGES_H5, dataset)
+        inputs = {str(p): file_sha256(p) for p in (paths.MANIFEST, paths.AUDIO_H5, paths.IMAGES_H5, paths.VQVAE)}
         ckpt, result = train_gan(
-            cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env
+            cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env, inputs=inputs
         )
         if env.main:
             save_torch(ckpt, Path(args.output))
+            discard_checkpoint(paths.GAN_CHECKPOINTS)
             resumed = f", resumed from step {result.resumed_from}" if result.resumed_from else ""
             losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items())
             print(f"train_gan: {cfg.level} G trained {result.step} steps{resumed} → {args.output} ({losses})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
     out = Path(args.model)
+    started = time.perf_counter()
     if cfg.vqvae.checkpoint:
         metrics = import_checkpoint(cfg, out)
     else:
         metrics = train_demo(cfg, Path(args.prepared), out)
+    seconds = time.perf_counter() - started  # printed only: metrics/vqvae.json is hashed by DVC
     model = load_vqvae(out)
     metrics.update(
         sample_rate=cfg.vqvae.sample_rate,
@@ -101,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         vqvae_sha256=state_dict_sha256(model.state_dict()),
     )
     with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("recon_l1_"))
-    print(f"vqvae: {metrics['preset']} written to {out}" + (f" ({summary})" if summary else ""))
+    print(f"vqvae: {metrics['preset']} written to {out} in {seconds:.0f} s" + (f" ({summary})" if summary else ""))
     return 0
 
 

@@ -62,3 +62,16 @@ def test_state_dict_hash_tracks_values():
     assert state_dict_sha256(a) == state_dict_sha256(b)
     b["w"][0] = 1
     assert state_dict_sha256(a) != state_dict_sha256(b)
+
+
+def test_save_torch_same_object_same_bytes(tmp_path):
+    """No temporary file name inside the zip: two saves of one checkpoint (to different names) are equal."""
+    torch.manual_seed(0)
+    state = {"model": {"w": torch.randn(5, 3), "b": torch.zeros(3)}, "step": 7, "rng": torch.get_rng_state()}
+    a, b = tmp_path / "a.pt", tmp_path / "sub" / "b.pt"
+    save_torch(state, a)
+    save_torch(state, b)
+    assert a.read_bytes() == b.read_bytes()
+    save_torch(state, a)  # over an existing file
+    assert a.read_bytes() == b.read_bytes()
+    assert b".tmp" not in a.read_bytes() and b"a.pt" not in a.read_bytes()

@@ -10,6 +10,7 @@ Non-finite samples, or a clip that is silent (after cutting), are errors naming 
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -75,12 +76,34 @@ def fit_length(wave: np.ndarray, length: int) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, wave: np.ndarray, sample_rate: int) -> None:
-    """Write mono [T] as a float32 WAV (subtype FLOAT), atomically."""
+    """Write mono [T] as a float32 WAV (subtype FLOAT), atomically; equal samples give equal bytes.
+
+    libsndfile adds a PEAK chunk to float WAVs holding the wall-clock time of writing; it is dropped
+    (it is optional: readers take the peak from the samples), so the file stays lossless float32
+    rather than being quantised to PCM, and carries no timestamp.
+    """
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1:
         raise ValueError(f"write_wav expects a mono wave [T], got shape {wave.shape}")
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, sample_rate, subtype="FLOAT", format="WAV")
     with atomic_path(path) as tmp:
-        sf.write(tmp, wave, sample_rate, subtype="FLOAT", format="WAV")
+        tmp.write_bytes(drop_riff_chunk(buffer.getvalue(), b"PEAK"))
+
+
+def drop_riff_chunk(riff: bytes, chunk_id: bytes) -> bytes:
+    """A RIFF/WAVE file's bytes without its `chunk_id` chunks (the RIFF size is rewritten)."""
+    if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+        raise ValueError("drop_riff_chunk expects a RIFF/WAVE file")
+    kept, pos = [], 12
+    while pos + 8 <= len(riff):
+        size = int.from_bytes(riff[pos + 4 : pos + 8], "little")
+        end = pos + 8 + size + (size & 1)  # chunks are padded to an even length
+        if riff[pos : pos + 4] != chunk_id:
+            kept.append(riff[pos:end])
+        pos = end
+    body = b"WAVE" + b"".join(kept)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
 def _first_line(err: Exception) -> str:

@@ -11,9 +11,12 @@ Distributed: under `torchrun` (WORLD_SIZE > 1) G and D are wrapped in DDP (NCCL 
 each rank reads its own DistributedSampler shard, rank 0 alone logs (DVCLive) and writes checkpoints.
 
 Resume: `checkpoints/gan/last.pt` (written atomically every `checkpoint_every` steps) holds G, D, both
-optimisers and schedulers, the step, the RNG states and a fingerprint of everything that shapes the
-run except its length; a run started again with the same fingerprint continues from it. Data order
-and loss windows are functions of (seed, epoch, step, rank), so a resumed run sees the same batches.
+optimisers and schedulers, the step, the RNG states, the logged history and a fingerprint of everything
+that shapes the run except its length (every param but `evaluate`, the content hashes of the inputs and
+of the code); a run started again with the same fingerprint continues from it. Data order and loss
+windows are functions of (seed, epoch, step, rank), so a resumed run sees the same batches; its DVCLive
+logs are rebuilt from the history, so they read as one run even after DVC removed them. The stage
+deletes last.pt once models/gan.pt is written: a finished run is never taken for a new one.
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
 section), `step`, plus `vqvae_sha256` and `replica_sha256` (G's hash on every rank, all equal).
@@ -25,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,11 +159,29 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------
-def fingerprint(cfg: Config, vqvae_sha256: str, num_pairs: int) -> str:
-    """Hash of what shapes the run (seed, level, gan params but its length, VQ-VAE, data size)."""
-    gan = {k: v for k, v in to_dict(cfg.gan).items() if k not in RUN_LENGTH_KEYS}
-    blob = json.dumps([cfg.seed, cfg.level, gan, vqvae_sha256, num_pairs], sort_keys=True)
+def fingerprint(cfg: Config, inputs: dict[str, str]) -> str:
+    """Hash of what shapes the run: every param but the run's length and `evaluate` (seed, level,
+    image_encoder, i3d, tcnn, vqvae, data, gan ...) and `inputs` (name → content hash of what it reads)."""
+    params = to_dict(cfg)
+    params.pop("evaluate", None)
+    params["gan"] = {k: v for k, v in params["gan"].items() if k not in RUN_LENGTH_KEYS}
+    blob = json.dumps([params, inputs], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def code_sha256(package: str = "conchshell") -> str:
+    """SHA-256 over the source files of every loaded `package` module (by name): the code of this run."""
+    digest = hashlib.sha256()
+    for name in sorted(n for n in sys.modules if n == package or n.startswith(package + ".")):
+        source = getattr(sys.modules[name], "__file__", None)
+        if source and Path(source).is_file():
+            digest.update(name.encode() + b"\0" + Path(source).read_bytes())
+    return digest.hexdigest()
+
+
+def discard_checkpoint(checkpoint_dir: str | os.PathLike) -> None:
+    """Remove `checkpoint_dir/last.pt` once the run's result is written: only an unfinished run resumes."""
+    (Path(checkpoint_dir) / "last.pt").unlink(missing_ok=True)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -185,12 +207,13 @@ def set_rng_states(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save_checkpoint(path: Path, step: int, print_: str, g, d, opts, scheds) -> None:
-    """Everything a resumed run needs, written atomically to `path`."""
+def save_checkpoint(path: Path, step: int, print_: str, g, d, opts, scheds, history: list[dict]) -> None:
+    """Everything a resumed run needs (`history`: the scalars logged so far), written atomically to `path`."""
     save_torch(
         {
             "step": step,
             "fingerprint": print_,
+            "history": history,
             "generator": _unwrap(g).state_dict(),
             "discriminator": _unwrap(d).state_dict(),
             "opt_g": opts[0].state_dict(),
@@ -203,13 +226,14 @@ def save_checkpoint(path: Path, step: int, print_: str, g, d, opts, scheds) -> N
     )
 
 
-def try_resume(path: Path, print_: str, g, d, opts, scheds) -> int:
-    """Load `path` into the models/optimisers when its fingerprint matches → the step to start at (0 if none)."""
+def try_resume(path: Path, print_: str, g, d, opts, scheds) -> tuple[int, list[dict]]:
+    """Load `path` into the models/optimisers when its fingerprint matches → (the step to start at, the
+    history logged up to it); (0, []) when there is none or it belongs to another run."""
     if not path.is_file():
-        return 0
+        return 0, []
     state = load_torch(path, "GAN training checkpoint")
     if state.get("fingerprint") != print_:
-        return 0  # made by another configuration: start afresh (it is overwritten at the first save)
+        return 0, []  # made by another run: start afresh (it is overwritten at the first save)
     _unwrap(g).load_state_dict(state["generator"])
     _unwrap(d).load_state_dict(state["discriminator"])
     opts[0].load_state_dict(state["opt_g"])
@@ -217,7 +241,8 @@ def try_resume(path: Path, print_: str, g, d, opts, scheds) -> int:
     scheds[0].load_state_dict(state["sched_g"])
     scheds[1].load_state_dict(state["sched_d"])
     set_rng_states(state["rng"])
-    return int(state["step"])
+    step = int(state["step"])
+    return step, [dict(entry) for entry in state.get("history", []) if entry["step"] <= step]
 
 
 def gan_checkpoint(cfg: Config, g: nn.Module, g_config: dict, categories: list[str], step: int, **extra) -> dict:
@@ -258,16 +283,24 @@ def spectrogram_image(log_mel: torch.Tensor) -> np.ndarray:
 
 
 class Logger:
-    """DVCLive on rank 0 (no-op elsewhere): scalars per `log_every`, a spectrogram per `sample_every`."""
+    """DVCLive on rank 0 (no-op elsewhere): scalars per `log_every`, a spectrogram per `sample_every`.
 
-    def __init__(self, directory: str | os.PathLike, enabled: bool, resume: bool):
+    Always starts the DVCLive folder afresh and first replays `history` (the scalars of the steps a resumed
+    run already did, from its checkpoint), so the logs hold every step whatever DVC removed before the run.
+    """
+
+    def __init__(self, directory: str | os.PathLike, enabled: bool, history: list[dict] | None = None):
         self.live = None
+        self.history: list[dict] = []
         if enabled:
             from dvclive import Live
 
-            self.live = Live(str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False)
+            self.live = Live(str(directory), resume=False, save_dvc_exp=False, dvcyaml=False)
+        for entry in history or []:
+            self.scalars(int(entry["step"]), {k: v for k, v in entry.items() if k != "step"})
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        self.history.append({"step": int(step), **{k: float(v) for k, v in values.items()}})
         if self.live is None:
             return
         self.live.step = step
@@ -301,10 +334,13 @@ def train_gan(
     checkpoint_dir: str | os.PathLike,
     live_dir: str | os.PathLike,
     env: Dist = Dist(),
+    *,
+    inputs: dict[str, str],
 ) -> tuple[dict, TrainResult]:
     """Train G and D for `cfg.gan.steps` steps (resuming from `checkpoint_dir/last.pt` when it matches).
 
-    `dataset` yields PairDataset items at `cfg.level`; `codec` is the frozen JukeboxCodec. Returns the
+    `dataset` yields PairDataset items at `cfg.level`; `codec` is the frozen JukeboxCodec; `inputs` names
+    the content hash of every file the run reads (manifest, feature caches, VQ-VAE). Returns the
     models/gan.pt dict (to be written by rank 0) and a summary.
     """
     gan = cfg.gan
@@ -319,8 +355,9 @@ def train_gan(
     loss_fn = ConchShellLoss(codec, level, loss_weights(gan), gan.profile, gan.loss_window_seconds).to(env.device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
-    print_ = fingerprint(cfg, vqvae_sha256, len(dataset))
-    start = try_resume(ckpt_path, print_, g, d, opts, scheds)
+    run_inputs = {**inputs, "vqvae_state": vqvae_sha256, "pairs": str(len(dataset)), "code": code_sha256()}
+    print_ = fingerprint(cfg, run_inputs)
+    start, history = try_resume(ckpt_path, print_, g, d, opts, scheds)
     if env.world > 1:
         ids = [None] * env.world
         dist.all_gather_object(ids, start)
@@ -332,7 +369,7 @@ def train_gan(
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
     )
-    logger = Logger(live_dir, env.main, resume=start > 0)
+    logger = Logger(live_dir, env.main, history)
     data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
     last: dict[str, float] = {}
     saved = start
@@ -354,7 +391,7 @@ def train_gan(
             if env.main and (done % gan.sample_every == 0 or done == gan.steps):
                 logger.image("spectrogram.png", _sample_spectrogram(loss_fn, g, batch, level))
             if env.main and (done % gan.checkpoint_every == 0 or done == gan.steps):
-                save_checkpoint(ckpt_path, done, print_, g, d, opts, scheds)
+                save_checkpoint(ckpt_path, done, print_, g, d, opts, scheds, logger.history)
                 saved = done
     finally:
         logger.close()

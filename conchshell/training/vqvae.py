@@ -9,7 +9,6 @@ many high ones, so the upper levels learn to keep the notes, not only the loudne
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -136,7 +135,8 @@ def train_vqvae(
 
     `segment_samples` is rounded down to a multiple of the top hop. Metrics: first/final training loss
     (mean over the first/last tenth of the steps), per-level recon_l1_L / spectral_L / codebook_usage_L
-    on `eval_waves` (default: the training clips), train_seconds.
+    on `eval_waves` (default: the training clips). No timings: metrics are hashed by DVC, so they hold
+    only what the same inputs reproduce bit for bit.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -145,7 +145,6 @@ def train_vqvae(
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     losses: list[float] = []
-    started = time.perf_counter()
     bar = tqdm(range(steps), desc="vqvae", disable=not progress, dynamic_ncols=True)
     for _ in bar:
         x = random_segments(waves, batch_size, length, rng)
@@ -158,11 +157,9 @@ def train_vqvae(
         optimiser.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    seconds = time.perf_counter() - started
     tenth = max(1, len(losses) // 10)
     metrics = {
         "steps": steps,
-        "train_seconds": round(seconds, 2),
         "loss_first": float(np.mean(losses[:tenth])) if losses else float("nan"),
         "loss_final": float(np.mean(losses[-tenth:])) if losses else float("nan"),
     }
