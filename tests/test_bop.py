@@ -119,6 +119,52 @@ def test_bad_audio_named(tmp_path, kind):
     assert "\n" not in str(info.value)
 
 
+def _write_ints(path, samples, bits):
+    """Integer samples [T] or [T, C] (in steps of `bits`) as a PCM file of that depth."""
+    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24"}[bits]
+    sf.write(path, np.asarray(samples, np.float64) / 2 ** (bits - 1), 16000, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24])
+def test_dithered_digital_silence_is_silent(tmp_path, bits):
+    """±1 LSB of dither is no music: it must not be normalised up to full-scale noise."""
+    dither = np.random.default_rng(0).integers(-1, 2, 16000 * 3)
+    path = _write_ints(tmp_path / f"dither{bits}.wav", dither, bits)
+    with pytest.raises(ConchError, match=f"{path}: audio is silent .*noise floor"):
+        read_audio(path)
+
+
+def test_stereo_whose_channels_cancel_is_refused(tmp_path):
+    """Right = −left (plus ±1 LSB): loud channels, a mono mix at the noise floor."""
+    music = np.round(tone(2.0, 16000, 330.0) * 2**15)
+    dither = np.random.default_rng(1).integers(-1, 2, music.shape[0])
+    path = _write_ints(tmp_path / "cancel.wav", np.stack([music, -music + dither], axis=1), 16)
+    with pytest.raises(ConchError, match=f"{path}: the 2 channels cancel out when mixed to mono"):
+        read_audio(path)
+    exact = tmp_path / "exact.wav"
+    sf.write(exact, tone(2.0, 16000, 330.0, channels=2) * [1.0, -1.0], 16000, subtype="FLOAT")
+    with pytest.raises(ConchError, match="cancel out"):
+        read_audio(exact)
+
+
+@pytest.mark.parametrize("level_db", [-40, -66])
+def test_quiet_music_is_not_silence(tmp_path, level_db):
+    """A real but quiet piece (16-bit, well above the noise floor) is read and normalised."""
+    path = tmp_path / "quiet.wav"
+    sf.write(path, tone(3.0, 16000, 440.0) * 2 * 10 ** (level_db / 20), 16000, subtype="PCM_16")
+    wave = read_audio(path)
+    assert np.abs(wave).max() == pytest.approx(0.95, abs=1e-5)
+
+
+def test_silence_is_judged_on_the_kept_part(tmp_path):
+    """A piece that starts after 8 s of digital silence is silent in what the pipeline keeps."""
+    wave = np.concatenate([np.zeros(16000 * 8, np.float32), tone(2.0)])
+    sf.write(tmp_path / "late.wav", wave, 16000, subtype="PCM_16")
+    with pytest.raises(ConchError, match="audio is silent"):
+        read_audio(tmp_path / "late.wav")
+
+
 # --- BOP --------------------------------------------------------------------------------------
 
 
