@@ -325,3 +325,27 @@ def test_info_lists_models_and_flags_a_stale_level(models, tmp_path, capsys):
     assert "vqvae.pt: preset" in out and "tcnn.pt: tcnn6" in out
     assert "gan.pt: level high" in out and "[stale: params say level=low]" in out
     assert "audio.h5: missing" in out and "images.h5: missing" in out
+
+
+@pytest.mark.parametrize(
+    "name, damage, why",
+    [
+        ("gan.pt", {"config": ["not", "a", "dict"]}, "field `config` is a list, not a dict"),
+        ("gan.pt", {"step": "many"}, "field `step` is a str, not a int"),
+        ("gan.pt", {"generator": {"w": "not a tensor"}}, "field `generator` is not a state dict"),
+        ("tcnn.pt", {"categories": [1, 2]}, "field `categories` must list names"),
+        ("tcnn.pt", {"arch": None}, "field `arch` is a NoneType, not a str"),
+        ("vqvae.pt", {"hps": {"width": 10**9}}, "hps.width: 1000000000 is not an integer 1..4096"),
+        ("vqvae.pt", {"sample_rate": "fast"}, "field `sample_rate` is a str, not an integer"),
+    ],
+)
+def test_info_names_a_damaged_checkpoint_field_in_one_line(models, tmp_path, capsys, name, damage, why):
+    ckpt = torch.load(models / name, weights_only=True)
+    for key, value in damage.items():
+        ckpt[key] = {**ckpt[key], **value} if key == "hps" else value
+    save_torch(ckpt, models / name)
+    params = tmp_path / "params.yaml"
+    params.write_text("level: high\n")
+    assert cli.main(["info", "--models", str(models), "--features", str(tmp_path), "--params", str(params)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(str(models / name))]
+    assert len(lines) == 1 and lines[0].startswith(f"{models / name}: unreadable ({why}"), lines
