@@ -69,6 +69,8 @@ def say(line: str, error: bool = False) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConchError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if not args.out.strip():
+        raise ConchError("-o: the output path is empty (name a .wav for one picture, or a folder)")
     if not Path(args.models).is_dir():
         raise ConchError(f"{args.models}: models folder not found (run `dvc repro`, or give --models DIR)")
     i3d_checkpoint, i3d_seed = pipeline_settings(Path(args.params))

@@ -295,6 +295,16 @@ def test_a_full_disk_costs_only_that_piece(models, pictures, params, tmp_path, c
     assert sorted(p.name for p in out.iterdir()) == ["alpha.wav", "colour.wav"]  # no temporary left either
 
 
+def test_an_empty_output_path_is_refused(models, pictures, params, tmp_path, capsys, monkeypatch):
+    """`-o "$OUT"` with OUT unset must not scatter wavs into the current folder."""
+    monkeypatch.setattr(generate, "load_pipeline", no_models)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    assert run([pictures["png"]], "", models, params) == 2
+    assert error_lines_of(capsys.readouterr()) == ["error: -o: the output path is empty (name a .wav for one picture, or a folder)"]
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_a_missing_params_file_is_an_error_not_another_i3d(models, pictures, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(generate, "load_pipeline", no_models)
     monkeypatch.chdir(tmp_path)  # no params.yaml here either
