@@ -13,7 +13,7 @@ env:
 demo: env
 	$(UV) run dvc repro
 	@id=$$(awk -F, '$$4 == "val" {print $$1; exit}' data/prepared/manifest.csv); \
-	$(UV) run conchshell generate data/prepared/images/$$id.png -o generated && \
+	$(UV) run conchshell generate data/prepared/images/$$id.png -o generated --overwrite && \
 	echo "report: $$(pwd)/report.html" && echo "music:  $$(pwd)/generated/$$id.wav (from data/prepared/images/$$id.png)"
 
 # bytecode caching on: the suite starts many Python processes (stages, torchrun, the CLI)

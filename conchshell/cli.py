@@ -1,12 +1,14 @@
 """The `conchshell` command.
 
-    conchshell generate PICTURE... -o OUT [--models DIR] [--level high|low|deep] [--seed N]
-                       [--device cpu|cuda] [--denoise] [--batch-size N]
+    conchshell generate PICTURE... -o OUT [--overwrite] [--models DIR] [--level high|low|deep] [--seed N]
+                       [--device cpu|cuda] [--denoise] [--batch-size N] [--params FILE]
     conchshell info [--models DIR] [--features DIR]
 
 One 8 s, 16 kHz mono wav per picture. With one picture, OUT may name the wav file; otherwise OUT is a
-folder and each piece is written to OUT/<picture stem>.wav. A picture that cannot be read is reported by
-name, the others still get their music, and the exit status is 2.
+folder and each piece is written to OUT/<picture stem>.wav (`-1`, `-2`, ... when names clash). Every
+destination is checked before any model loads: a folder or an input picture is never overwritten, an
+existing file only with --overwrite. A picture that cannot be read, or a piece that cannot be written,
+is reported by name, the others still get their music, and the exit status is 2.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from conchshell import paths
 from conchshell.config import LEVELS, load_config
-from conchshell.errors import EXIT_USER_ERROR, ConchError, report_errors
+from conchshell.errors import EXIT_USER_ERROR, ConchError, error_lines, report_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("generate", help="turn pictures into 8 s piano pieces (wav)")
     gen.add_argument("pictures", nargs="+", metavar="PICTURE", help="picture files (any format Pillow reads)")
     gen.add_argument("-o", "--out", required=True, help="output wav (one picture) or folder")
+    gen.add_argument("--overwrite", action="store_true", help="replace existing wav files (never folders or inputs)")
     gen.add_argument("--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)")
     gen.add_argument("--level", choices=tuple(LEVELS), help="Jukebox level; must match the trained generator")
     gen.add_argument("--seed", type=int, help="random seed (default: params.yaml's seed)")
     gen.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
-    gen.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.checkpoint and seed")
+    gen.add_argument("--params", default=str(paths.PARAMS),
+                     help="params.yaml the models were trained with: its i3d.checkpoint and seed (default params.yaml)")
     info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
@@ -40,64 +44,80 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def output_paths(pictures: list[Path], out: Path) -> list[Path]:
-    """Where each picture's wav goes: OUT itself for one picture and OUT ending in .wav, else OUT/<stem>.wav."""
-    if len(pictures) == 1 and out.suffix.lower() == ".wav":
-        return [out]
-    stems: dict[str, int] = {}
-    result = []
-    for picture in pictures:
-        n = stems.get(picture.stem, 0)
-        stems[picture.stem] = n + 1
-        result.append(out / (f"{picture.stem}.wav" if n == 0 else f"{picture.stem}-{n}.wav"))
-    return result
-
-
 def pipeline_settings(params: Path) -> tuple[str | None, int]:
-    """(i3d checkpoint, seed) that encode_images built the I3D with: params.yaml's when it exists, else (None, 0).
+    """(i3d checkpoint, seed) that encode_images built the I3D with, from the pipeline's params file.
 
-    Without a checkpoint the I3D is a seeded random init, so the seed must be the pipeline's, not --seed.
+    Without a checkpoint the I3D is a seeded random init, so the seed must be the pipeline's, not --seed;
+    a missing params file is therefore an error, never a silent fallback to another I3D.
     """
-    if params.is_file():
-        cfg = load_config(params)
-        return cfg.i3d.checkpoint, cfg.seed
-    return None, 0
+    if not params.is_file():
+        raise ConchError(
+            f"{params}: parameters file not found; generate needs the pipeline's params.yaml (its i3d.checkpoint "
+            "and seed build the same I3D as encode_images): run from the repository or pass --params FILE"
+        )
+    cfg = load_config(params)
+    return cfg.i3d.checkpoint, cfg.seed
+
+
+def say(line: str, error: bool = False) -> None:
+    """Print one line without breaking the progress bar's line (tqdm.write)."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr if error else sys.stdout)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConchError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if not args.out.strip():
+        raise ConchError("-o: the output path is empty (name a .wav for one picture, or a folder)")
     if not Path(args.models).is_dir():
         raise ConchError(f"{args.models}: models folder not found (run `dvc repro`, or give --models DIR)")
+    i3d_checkpoint, i3d_seed = pipeline_settings(Path(args.params))
+    seed = i3d_seed if args.seed is None else args.seed
     import torch  # heavy imports only once the arguments are known to be usable
 
-    from conchshell.data.audio import write_wav
-    from conchshell.generate import generate, load_pipeline
+    from conchshell.generate import generate, load_pipeline, plan_outputs
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
-    i3d_checkpoint, i3d_seed = pipeline_settings(Path(args.params))
-    seed = i3d_seed if args.seed is None else args.seed
+    pictures = [Path(p) for p in args.pictures]
+    targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
     pipeline = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed)
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise
 
         postprocess = denoise
-    pictures = [Path(p) for p in args.pictures]
-    targets = output_paths(pictures, Path(args.out))
     failed = 0
     for result, target in zip(generate(pipeline, pictures, args.batch_size, seed, postprocess), targets):
-        if result.error is not None:
+        error = result.error or write_piece(target, result.wave, pipeline.sample_rate)
+        if error is not None:
             failed += 1
-            print(f"error: {result.error}", file=sys.stderr)
+            for line in error_lines(error):
+                say(line, error=True)
             continue
-        write_wav(target, result.wave, pipeline.sample_rate)
-        print(f"{result.picture} → {target} ({result.category})")
+        say(f"{result.picture} → {target} ({result.category})")
     if failed:
-        print(f"{failed} of {len(pictures)} pictures failed", file=sys.stderr)
+        say(f"{failed} of {len(pictures)} pictures failed", error=True)
         return EXIT_USER_ERROR
     return 0
+
+
+def write_piece(target: Path, wave, sample_rate: int) -> str | None:
+    """Write one wav; None, or one line naming `target` when the file system refuses (full, read-only, ...)."""
+    import soundfile
+
+    from conchshell.data.audio import write_wav
+
+    try:
+        write_wav(target, wave, sample_rate)
+    except ConchError as err:
+        return str(err)
+    except (OSError, soundfile.SoundFileError) as err:
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or type(err).__name__
+        return f"{target}: could not write the piece ({reason})"
+    return None
 
 
 @report_errors

@@ -15,8 +15,25 @@ class ConchError(Exception):
 EXIT_USER_ERROR = 2
 
 
+def error_lines(err: BaseException | str) -> list[str]:
+    """`error: ...` lines of a message: one per line of it (a list of problems is one problem per line)."""
+    lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    return [f"error: {line}" for line in lines]
+
+
+def print_error(err: BaseException | str) -> None:
+    """Print `error_lines(err)` to stderr without breaking a progress bar's line (tqdm.write when tqdm is loaded)."""
+    tqdm = sys.modules.get("tqdm")
+    for line in error_lines(err):
+        if tqdm is not None:
+            tqdm.tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+
 def report_errors(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Wrap a command's main(): a ConchError becomes one line on stderr and exit status 2.
+    """Wrap a command's main(): a ConchError becomes `error: ...` on stderr (one line; a list of problems
+    one per line) and exit status 2.
 
     `--debug` on the command line, or CONCHSHELL_DEBUG=1, re-raises so the traceback shows.
     """
@@ -31,7 +48,7 @@ def report_errors(main: Callable[..., int | None]) -> Callable[..., int]:
         except ConchError as err:
             if debug:
                 raise
-            print(f"error: {err}", file=sys.stderr)
+            print_error(err)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -1,16 +1,21 @@
 """`conchshell info`: which models and feature caches exist, what made them, and whether they agree.
 
-Reads only small metadata (checkpoint dicts, HDF5 attributes); never runs a model.
+Reads only small metadata (checkpoint dicts, HDF5 attributes); never builds or runs a model. Every field it
+shows is checked for its type first, so a damaged or foreign checkpoint is one `unreadable (...)` line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from conchshell import paths
 from conchshell.config import Config
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, state_dict_sha256
+from conchshell.models.jukebox.checkpoint import check_hps, read_checkpoint
+from conchshell.models.jukebox.presets import merge_hps, preset_hps
 
 
 def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FEATURES) -> list[str]:
@@ -27,10 +32,12 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
             lines.append(f"{path}: missing (run `dvc repro`)")
             continue
         try:
-            ckpt = load_torch(path, f"{what} checkpoint")
-            text, digest = summarise(ckpt, cfg)
-        except (ConchError, KeyError, TypeError) as err:
-            lines.append(f"{path}: unreadable ({err})")
+            ckpt = read_checkpoint(path) if name == "vqvae.pt" else load_torch(path, f"{what} checkpoint")
+            if not isinstance(ckpt, dict):
+                raise ConchError(f"a {type(ckpt).__name__}, not a checkpoint dict")
+            text, digest = summarise(ckpt, cfg, path)
+        except ConchError as err:
+            lines.append(f"{path}: unreadable ({str(err).removeprefix(f'{path}: ')})")
             continue
         vqvae_hash = digest if name == "vqvae.pt" else vqvae_hash
         lines.append(f"{path}: {text}")
@@ -39,23 +46,58 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
     return lines
 
 
-def _vqvae(ckpt: dict, cfg: Config) -> tuple[str, str]:
-    digest = state_dict_sha256(ckpt["model"])
-    hps = ckpt.get("hps", {})
-    text = f"preset {ckpt.get('preset', '?')}, codebook {hps.get('l_bins', '?')}, runs at {ckpt.get('sample_rate', '?')} Hz"
+def _field(ckpt: dict, key: str, types: type | tuple[type, ...], optional: bool = False):
+    """ckpt[key], checked to be of `types` (never a bool for numbers); ConchError naming the field."""
+    if key not in ckpt:
+        if optional:
+            return None
+        raise ConchError(f"no `{key}` field")
+    value, allowed = ckpt[key], types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise ConchError(f"field `{key}` is a {type(value).__name__}, not a {' or '.join(t.__name__ for t in allowed)}")
+    return value
+
+
+def _names(ckpt: dict, key: str) -> list[str]:
+    value = _field(ckpt, key, (list, tuple))
+    if not all(isinstance(v, str) for v in value):
+        raise ConchError(f"field `{key}` must list names (strings)")
+    return list(value)
+
+
+def _state_dict(ckpt: dict, key: str) -> dict:
+    value = _field(ckpt, key, dict)
+    bad = next((k for k, v in value.items() if not isinstance(k, str) or not torch.is_tensor(v)), None)
+    if bad is not None:
+        raise ConchError(f"field `{key}` is not a state dict (entry {str(bad)[:40]!r} is not a named tensor)")
+    return value
+
+
+def _vqvae(ckpt: dict, cfg: Config, path: Path) -> tuple[str, str]:
+    digest = state_dict_sha256(_state_dict(ckpt, "model"))
+    preset = _field(ckpt, "preset", str, optional=True) or "jukebox-5b"
+    hps = merge_hps(preset_hps(preset if preset == "demo" else "jukebox-5b"), _field(ckpt, "hps", dict, optional=True))
+    check_hps(hps, path)
+    rate = _field(ckpt, "sample_rate", int, optional=True) or hps["sr"]
+    text = f"preset {preset}, codebook {hps['l_bins']}, runs at {rate} Hz"
     return f"{text}, weights {digest[:12]}", digest
 
 
-def _tcnn(ckpt: dict, cfg: Config) -> tuple[str, None]:
-    text = f"{ckpt['arch']}, {len(ckpt['categories'])} categories ({', '.join(ckpt['categories'])})"
-    if ckpt["arch"] != cfg.image_encoder:
+def _tcnn(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
+    arch, categories = _field(ckpt, "arch", str), _names(ckpt, "categories")
+    _state_dict(ckpt, "model")
+    text = f"{arch}, {len(categories)} categories ({', '.join(categories)})"
+    if arch != cfg.image_encoder:
         text += f"  [stale: params say image_encoder={cfg.image_encoder}]"
     return text, None
 
 
-def _gan(ckpt: dict, cfg: Config) -> tuple[str, None]:
-    text = f"level {ckpt['level']}, {ckpt['step']} steps, profile {ckpt['config'].get('profile', '?')}"
-    if ckpt["level"] != cfg.level:
+def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
+    level, step, config = _field(ckpt, "level", str), _field(ckpt, "step", int), _field(ckpt, "config", dict)
+    profile = config.get("profile", "?")
+    _state_dict(ckpt, "generator")
+    text = f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}"
+    if level != cfg.level:
         text += f"  [stale: params say level={cfg.level}]"
     return text, None
 

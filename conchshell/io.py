@@ -6,8 +6,11 @@ import contextlib
 import hashlib
 import io
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import socket
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,27 +19,111 @@ import torch
 from conchshell.errors import ConchError
 
 
+#: Temporary names end in this suffix (git-ignored: `.*.tmp`); `sweep_stale_temps` removes dead writers' ones.
+TMP_SUFFIX = ".tmp"
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_OURS = re.compile(r"^(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp$")  # ".<name>." + this
+_LEGACY = re.compile(r"^[a-z0-9_]{8}\.tmp$")  # tempfile.mkdtemp names of earlier versions
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, replace_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
     Works for files and for directories (the block creates whichever it needs). An interrupted
-    stage therefore never leaves a half-written output for DVC to cache.
+    stage therefore never leaves a half-written output for DVC to cache; the temporary name
+    (`.<name>.<host>-<pid>-<random>.tmp`) records its writer, so the next writer of `path` sweeps
+    what a killed one left (`sweep_stale_temps`).
+
+    A directory at `path` is never deleted, unless `replace_dir` (a stage replacing its own output
+    folder with a new folder): otherwise, and always for a file written over a folder, ConchError.
     """
     path = Path(path)
+    _refuse_folder(path, replace_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp.rmdir()  # the caller creates a file or a directory here
+    sweep_stale_temps(path)
+    tmp = temp_name(path)
     try:
         yield tmp
+        _refuse_folder(path, replace_dir and tmp.is_dir())
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            old = temp_name(path)
+            os.replace(path, old)  # a folder is moved aside, replaced, then removed: never half-deleted
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                os.replace(old, path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
+
+
+def _refuse_folder(path: Path, replace_dir: bool) -> None:
+    if path.is_dir() and not path.is_symlink() and not replace_dir:
+        raise ConchError(f"{path}: is a folder; refusing to replace it (choose another name or remove it yourself)")
+
+
+def temp_name(path: str | os.PathLike) -> Path:
+    """A fresh temporary name beside `path` that records this writer: `.<name>.<host>-<pid>-<random>.tmp`."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+
+
+def sweep_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of `path` whose writer is gone (killed mid-write); returns what was removed.
+
+    A temporary of a live writer on this host stays; one from another host is removed once it is a
+    day old; names from earlier versions (no writer recorded) are always stale.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        entries = list(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(prefix) and _is_stale(entry, entry.name[len(prefix) :]):
+            _remove(entry)
+            removed.append(entry)
+    return removed
+
+
+def _is_stale(entry: Path, rest: str) -> bool:
+    ours = _OURS.match(rest)
+    if ours is None:
+        return _LEGACY.match(rest) is not None
+    if ours["host"] != _HOST:
+        try:
+            return time.time() - entry.lstat().st_mtime > 24 * 3600
+        except OSError:
+            return False
+    return not _alive(int(ours["pid"]))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a pid we cannot ask about: assume it is writing
+    return True
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file or folder, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:

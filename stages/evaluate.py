@@ -125,7 +125,7 @@ def limit_clips(rows: pd.DataFrame, max_clips: int | None) -> pd.DataFrame:
 
 def write_samples(folder: Path, samples, rate: int) -> None:
     """samples/<id>_{generated,ground_truth,reconstruction}.{wav,png}."""
-    with atomic_path(folder) as tmp:
+    with atomic_path(folder, replace_dir=True) as tmp:
         tmp.mkdir(parents=True)
         for s in samples:
             for track in ("generated", "ground_truth", "reconstruction"):

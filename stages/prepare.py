@@ -2,7 +2,8 @@
 
 Writes, atomically as one folder: images/<id>.png (RGB, image_size²), audio/<clip_id>.wav (mono float32,
 sample_rate, `seconds` long, peak 0.95), manifest.csv and categories.json (conchshell.data.manifest).
-Every unreadable BOP file is collected and reported together in one error.
+Every problem (the table, an impossible split, each unreadable file) is collected and reported together,
+one per line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from conchshell.config import Config, load_config
 from conchshell.data.audio import write_wav
 from conchshell.data.bop import BopSource, problems_error
 from conchshell.data.demo import DemoSource
-from conchshell.data.manifest import build_manifest, write_manifest
+from conchshell.data.manifest import MANIFEST_NAME, build_manifest, split_problems, write_manifest
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import atomic_path
 
@@ -32,10 +33,19 @@ def open_source(cfg: Config) -> DemoSource | BopSource:
 
 
 def prepare(cfg: Config, out: Path) -> int:
-    """Write the prepared set for `cfg` into `out` (replaced atomically); returns the number of pictures."""
+    """Write the prepared set for `cfg` into `out` (replaced atomically); returns the number of pictures.
+
+    Every problem (table, split, unreadable files) is collected first and reported together, one per line.
+    """
+    _check_replaceable(out)
     source = open_source(cfg)
     problems = source.problems
-    with atomic_path(out) as tmp:
+    if not source.pairs and not problems:
+        raise ConchError(f"{source.where}: no pictures to prepare")
+    problems += split_problems(source.pairs, cfg.data.val_fraction, cfg.seed)
+    if isinstance(source, BopSource):
+        problems += source.check_rejected()
+    with atomic_path(out, replace_dir=True) as tmp:
         (tmp / "images").mkdir(parents=True)
         (tmp / "audio").mkdir()
         for pair in tqdm(source.pairs, desc="pictures", unit="pic", file=sys.stderr):
@@ -51,10 +61,16 @@ def prepare(cfg: Config, out: Path) -> int:
                 problems.append(str(err))
         if problems:
             raise problems_error(source.where, problems)
-        if not source.pairs:
-            raise ConchError(f"{source.where}: no pictures to prepare")
         write_manifest(tmp, build_manifest(source.pairs, cfg.data.val_fraction, cfg.seed))
     return len(source.pairs)
+
+
+def _check_replaceable(out: Path) -> None:
+    """`out` may be replaced only if it is absent, empty, or an earlier prepared set (it has a manifest)."""
+    if out.exists() and not out.is_dir():
+        raise ConchError(f"{out}: exists and is not a folder; refusing to replace it")
+    if out.is_dir() and not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
+        raise ConchError(f"{out}: is a folder that is not a prepared set (no {MANIFEST_NAME}); refusing to replace it")
 
 
 @report_errors

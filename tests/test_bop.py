@@ -119,6 +119,52 @@ def test_bad_audio_named(tmp_path, kind):
     assert "\n" not in str(info.value)
 
 
+def _write_ints(path, samples, bits):
+    """Integer samples [T] or [T, C] (in steps of `bits`) as a PCM file of that depth."""
+    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24"}[bits]
+    sf.write(path, np.asarray(samples, np.float64) / 2 ** (bits - 1), 16000, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24])
+def test_dithered_digital_silence_is_silent(tmp_path, bits):
+    """±1 LSB of dither is no music: it must not be normalised up to full-scale noise."""
+    dither = np.random.default_rng(0).integers(-1, 2, 16000 * 3)
+    path = _write_ints(tmp_path / f"dither{bits}.wav", dither, bits)
+    with pytest.raises(ConchError, match=f"{path}: audio is silent .*noise floor"):
+        read_audio(path)
+
+
+def test_stereo_whose_channels_cancel_is_refused(tmp_path):
+    """Right = −left (plus ±1 LSB): loud channels, a mono mix at the noise floor."""
+    music = np.round(tone(2.0, 16000, 330.0) * 2**15)
+    dither = np.random.default_rng(1).integers(-1, 2, music.shape[0])
+    path = _write_ints(tmp_path / "cancel.wav", np.stack([music, -music + dither], axis=1), 16)
+    with pytest.raises(ConchError, match=f"{path}: the 2 channels cancel out when mixed to mono"):
+        read_audio(path)
+    exact = tmp_path / "exact.wav"
+    sf.write(exact, tone(2.0, 16000, 330.0, channels=2) * [1.0, -1.0], 16000, subtype="FLOAT")
+    with pytest.raises(ConchError, match="cancel out"):
+        read_audio(exact)
+
+
+@pytest.mark.parametrize("level_db", [-40, -66])
+def test_quiet_music_is_not_silence(tmp_path, level_db):
+    """A real but quiet piece (16-bit, well above the noise floor) is read and normalised."""
+    path = tmp_path / "quiet.wav"
+    sf.write(path, tone(3.0, 16000, 440.0) * 2 * 10 ** (level_db / 20), 16000, subtype="PCM_16")
+    wave = read_audio(path)
+    assert np.abs(wave).max() == pytest.approx(0.95, abs=1e-5)
+
+
+def test_silence_is_judged_on_the_kept_part(tmp_path):
+    """A piece that starts after 8 s of digital silence is silent in what the pipeline keeps."""
+    wave = np.concatenate([np.zeros(16000 * 8, np.float32), tone(2.0)])
+    sf.write(tmp_path / "late.wav", wave, 16000, subtype="PCM_16")
+    with pytest.raises(ConchError, match="audio is silent"):
+        read_audio(tmp_path / "late.wav")
+
+
 # --- BOP --------------------------------------------------------------------------------------
 
 
@@ -153,7 +199,7 @@ def test_every_table_problem_reported_together(bop_root):
 
 def test_missing_columns_and_missing_table(tmp_path, bop_root):
     (bop_root / "annotations.csv").write_text("image,label\nimages/a/p0.png,a\n")
-    with pytest.raises(ConchError, match="annotations.csv: 2 problems: missing column audio; missing column category"):
+    with pytest.raises(ConchError, match="annotations.csv: 2 problems:\n  missing column audio\n  missing column category$"):
         scan_bop(bop_root)
     (bop_root / "annotations.csv").unlink()
     with pytest.raises(ConchError, match="annotations.csv: annotations not found"):
@@ -162,8 +208,58 @@ def test_missing_columns_and_missing_table(tmp_path, bop_root):
         scan_bop(tmp_path / "nowhere")
 
 
-def test_problem_list_is_one_capped_line():
-    err = problems_error("data/raw/annotations.csv", [f"row {i}: bad" for i in range(MAX_LISTED + 5)])
-    text = str(err)
-    assert text.startswith(f"data/raw/annotations.csv: {MAX_LISTED + 5} problems: row 0: bad; ")
-    assert text.endswith("; and 5 more") and "\n" not in text
+def test_problems_are_one_per_line_and_capped():
+    err = problems_error("data/raw/annotations.csv", [f"row {i}: bad\nreally" for i in range(MAX_LISTED + 5)])
+    lines = str(err).splitlines()
+    assert lines[0] == f"data/raw/annotations.csv: {MAX_LISTED + 5} problems:"
+    assert lines[1:3] == ["  row 0: bad really", "  row 1: bad really"]  # a problem never spans two lines
+    assert len(lines) == 1 + MAX_LISTED + 1 and lines[-1] == "  ... and 5 more"
+
+
+def _add_rows(root, *rows):
+    with open(root / "annotations.csv", "a") as f:
+        f.write("".join(f"{row}\n" for row in rows))
+
+
+def test_every_path_is_confined_to_the_bop_root(tmp_path, bop_root):
+    """`..`, absolute paths and links leading out of bop_root are refused: no other file can be ingested."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sf.write(outside / "secret.wav", tone(1.0), 16000)
+    Image.new("RGB", (32, 32)).save(outside / "secret.png")
+    (bop_root / "audio" / "link.wav").symlink_to(outside / "secret.wav")
+    (bop_root / "images" / "a" / "link.png").symlink_to(outside / "secret.png")
+    _add_rows(
+        bop_root,
+        "images/a/p0.png,../outside/secret.wav,a",  # row 10
+        f"images/a/p1.png,{outside / 'secret.wav'},a",  # row 11
+        "images/a/p2.png,audio/link.wav,a",  # row 12
+        "images/a/link.png,audio/a0.wav,a",  # row 13
+        "images/a/../../../outside/secret.png,audio/a0.wav,a",  # row 14
+        "images/a/p3.png,C:\\Users\\secret.wav,a",  # row 15
+        "images/a/p3.png,audio/../../outside/secret.wav,a",  # row 16
+    )
+    scan = scan_bop(bop_root)
+    text = "\n".join(scan.problems)
+    assert "row 10: audio ../outside/secret.wav steps out of" in text
+    assert f"row 11: audio {outside / 'secret.wav'} is an absolute path" in text
+    assert "row 12: audio audio/link.wav leads outside" in text
+    assert "row 13: image images/a/link.png leads outside" in text
+    assert "row 14: image images/a/../../../outside/secret.png steps out of" in text
+    assert "row 15: audio C:\\Users\\secret.wav is an absolute path" in text
+    assert "row 16: audio audio/../../outside/secret.wav steps out of" in text
+    assert len(scan.pairs) == 8
+    every = {*scan.image_paths.values(), *scan.audio_paths.values(), *scan.rejected_images, *scan.rejected_audio}
+    assert all(p.resolve().is_relative_to(bop_root.resolve()) for p in every)
+
+
+def test_each_row_is_checked_fully(bop_root):
+    """A row rejected for one problem is still checked for all the others."""
+    _add_rows(bop_root, "images/a/nope.png,/etc/passwd,", "images/b/p0.png,audio/none.wav,c")
+    problems = scan_bop(bop_root).problems
+    row10 = [p for p in problems if p.startswith("row 10:")]
+    assert row10[0] == "row 10: empty category" and len(row10) == 3, row10
+    assert row10[1].endswith("nope.png: picture not found") and "audio /etc/passwd is an absolute path" in row10[2]
+    row11 = [p for p in problems if p.startswith("row 11:")]
+    assert len(row11) == 3, row11
+    assert "unknown category 'c'" in row11[0] and "does not match" in row11[1] and "none.wav: audio file not found" in row11[2]

@@ -1,12 +1,19 @@
 """Atomic outputs and safe checkpoint loading."""
 
+import os
 import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from conchshell.errors import ConchError
-from conchshell.io import atomic_path, load_torch, save_torch, state_dict_sha256
+from conchshell.io import atomic_path, load_torch, save_torch, state_dict_sha256, sweep_stale_temps, temp_name
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_atomic_file_is_renamed_only_on_success(tmp_path):
@@ -26,7 +33,7 @@ def test_atomic_directory_replaces_the_old_one(tmp_path):
     target = tmp_path / "prepared"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with atomic_path(target) as tmp:
+    with atomic_path(target, replace_dir=True) as tmp:
         tmp.mkdir()
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
@@ -75,3 +82,72 @@ def test_save_torch_same_object_same_bytes(tmp_path):
     save_torch(state, a)  # over an existing file
     assert a.read_bytes() == b.read_bytes()
     assert b".tmp" not in a.read_bytes() and b"a.pt" not in a.read_bytes()
+
+
+@pytest.mark.parametrize("replace_dir", [False, True])
+def test_a_file_never_replaces_a_folder(tmp_path, replace_dir):
+    """`-o precious.wav` where precious.wav is a folder: the folder and its contents survive."""
+    target = tmp_path / "precious.wav"
+    target.mkdir()
+    (target / "photo.jpg").write_bytes(b"irreplaceable")
+    with pytest.raises(ConchError, match="precious.wav: is a folder"):
+        with atomic_path(target, replace_dir=replace_dir) as tmp:
+            tmp.write_bytes(b"RIFF")
+    assert (target / "photo.jpg").read_bytes() == b"irreplaceable"
+    assert [p.name for p in tmp_path.iterdir()] == ["precious.wav"]
+
+
+def test_a_folder_is_replaced_only_when_asked(tmp_path):
+    target = tmp_path / "prepared"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(ConchError, match="is a folder"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+    assert (target / "old.txt").read_text() == "old"
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from conchshell.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    if sys.argv[2] == "dir":
+        tmp.mkdir()
+        (tmp / "half.png").write_bytes(b"half")
+    else:
+        tmp.write_bytes(b"half")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_kill_9_leftovers_are_swept_by_the_next_writer(tmp_path, kind):
+    target = tmp_path / ("prepared" if kind == "dir" else "audio.h5")
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target), kind], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(f".{target.name}.")]
+    assert len(left) == 1 and left[0].name.endswith(".tmp") and not target.exists()
+    with atomic_path(target, replace_dir=True) as tmp:
+        tmp.write_text("whole") if kind == "file" else tmp.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_a_live_writers_temporary_is_kept_and_old_style_names_are_swept(tmp_path):
+    target = tmp_path / "audio.h5"
+    live = temp_name(target)  # this process: alive
+    live.write_bytes(b"in progress")
+    legacy = tmp_path / ".audio.h5.k2_x9q0a.tmp"  # tempfile.mkdtemp name of earlier versions
+    legacy.mkdir()
+    other = tmp_path / ".audio.h5.old.bak"  # not a temporary name: never touched
+    other.write_bytes(b"user file")
+    assert sweep_stale_temps(target) == [legacy]
+    assert live.exists() and other.exists() and not legacy.exists()
+
+
+def test_temporary_names_are_git_ignored():
+    names = ["data/.prepared.0a1b2c3d-123-0a1b2c3d.tmp", "data/features/.audio.h5.0a1b2c3d-9-ffffffff.tmp",
+             "models/.gan.pt.k2_x9q0a.tmp"]
+    proc = subprocess.run(["git", "check-ignore", *names], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode == 128:
+        pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
+    assert proc.stdout.split() == names

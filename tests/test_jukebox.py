@@ -11,6 +11,7 @@ import torch
 
 from conchshell.errors import ConchError
 from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps, save_vqvae
+from conchshell.models.jukebox import checkpoint
 from conchshell.models.jukebox.presets import merge_hps
 from conchshell.models.jukebox.resnet import dilations
 from conchshell.training.vqvae import train_vqvae
@@ -149,6 +150,47 @@ def test_wrong_shape_names_the_entry(tmp_path):
     torch.save({"model": state, "hps": tiny_hps(l_bins=32)}, tmp_path / "shape.pt")
     with pytest.raises(ConchError, match=r"bottleneck\.level_blocks\.0\.k has shape \[16, 64\]"):
         load_vqvae(tmp_path / "shape.pt")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"width": 10**7}, r"hps\.width: 10000000 is not an integer 1\.\.4096"),  # the 12 TB file
+        ({"l_bins": 2**40}, r"hps\.l_bins: 1099511627776 is not an integer"),
+        ({"width": "16"}, r"hps\.width: '16' is not an integer"),
+        ({"levels": True}, r"hps\.levels: True is not an integer"),
+        ({"downs_t": [3, 2]}, r"hps\.downs_t: \[3, 2\] is not a list of 3 values"),
+        ({"hvqvae_multipliers": [1, float("nan"), 1]}, r"hps\.hvqvae_multipliers: .* is not a list of 3 values"),
+        ({"depth": 60, "hvqvae_multipliers": [4, 1, 1]}, r"hps: width .* exceed"),
+    ],
+)
+def test_absurd_or_mistyped_hps_stop_before_anything_is_built(tmp_path, monkeypatch, change, message):
+    state = VQVAE(tiny_hps()).state_dict()
+    torch.save({"model": state, "hps": {**tiny_hps(), **change}}, tmp_path / "absurd.pt")
+    monkeypatch.setattr(checkpoint, "VQVAE", no_vqvae)
+    with pytest.raises(ConchError, match=message) as err:
+        load_vqvae(tmp_path / "absurd.pt")
+    assert str(err.value).startswith(str(tmp_path / "absurd.pt")) and "\n" not in str(err.value)
+
+
+def no_vqvae(*args, **kwargs):
+    raise AssertionError("a VQ-VAE was built from unchecked hps")
+
+
+def test_sane_hps_that_do_not_fit_the_weights_stop_before_memory_is_used(tmp_path, monkeypatch):
+    """Within every bound but far bigger than the file's weights: only a `meta` skeleton is ever built."""
+    built_on = []
+
+    def recording(hps):
+        built_on.append(torch.empty(0).device.type)  # the default device the model is built on
+        return VQVAE(hps)
+
+    state = VQVAE(tiny_hps()).state_dict()
+    torch.save({"model": state, "hps": {**tiny_hps(), "width": 4096, "depth": 64}}, tmp_path / "big.pt")
+    monkeypatch.setattr(checkpoint, "VQVAE", recording)
+    with pytest.raises(ConchError, match="state dict does not match the VQ-VAE"):
+        load_vqvae(tmp_path / "big.pt")
+    assert built_on == ["meta"]
 
 
 # -- the codec (audio-rate view) ----------------------------------------------------------------------

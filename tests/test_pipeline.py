@@ -63,3 +63,11 @@ def test_code_deps_exist(stages):
         for dep in stage["deps"]:
             if dep.startswith(("stages/", "conchshell/")):
                 assert (REPO / dep).exists(), f"stage {name}: dependency {dep} does not exist"
+
+
+def test_prepare_depends_on_the_dataset_folder(stages):
+    """Editing the BOP data and running `dvc repro` must prepare it again; the demo's clean clone has the folder."""
+    assert "${data.bop_root}" in stages["prepare"]["deps"]
+    root = REPO / load_config(REPO / "params.yaml").data.bop_root
+    assert (root / "README.md").is_file(), "DVC stops on a missing dependency: keep data/raw/README.md committed"
+    assert "!README.md" in (root / ".gitignore").read_text().split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,24 @@ from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
 from conchshell.data.demo import CATEGORIES
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_stage():
+    spec = importlib.util.spec_from_file_location("prepare_stage", REPO / "stages" / "prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+stage = _load_stage()
+
+
+def prepare_here(params: Path, out: Path, capsys) -> tuple[int, list[str]]:
+    """Run the stage in this process (no interpreter start-up): exit status and its `error:` lines."""
+    status = stage.main(["--params", str(params), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return status, [line for line in err.splitlines() if line.startswith("error:")]
 
 
 def write_params(tmp_path: Path, **data) -> Path:
@@ -79,12 +98,57 @@ def test_bad_bop_files_reported_together_and_nothing_written(tmp_path, bop_root)
     result = run_prepare(write_params(tmp_path, source="bop", bop_root=str(bop_root)), out)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "2 problems" in lines[0] and "p1.png: not a readable picture" in lines[0] and "b0.wav" in lines[0]
+    assert len(lines) == 3 and "Traceback" not in result.stderr, result.stderr  # a header, then one line each
+    assert lines[0].endswith("annotations.csv: 2 problems:")
+    assert "p1.png: not a readable picture" in lines[1] and "b0.wav: not a readable audio file" in lines[2]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".prepared")]
 
 
-def test_missing_bop_root_is_one_line(tmp_path):
-    result = run_prepare(write_params(tmp_path, source="bop", bop_root=str(tmp_path / "nowhere")), tmp_path / "p")
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "nowhere" in result.stderr, result.stderr
+def test_a_rejected_row_is_still_checked_for_unreadable_files(tmp_path, bop_root, capsys):
+    (bop_root / "audio" / "z.wav").write_bytes(b"RIFF garbage")
+    with open(bop_root / "annotations.csv", "a") as f:
+        f.write("images/a/p0.png,audio/z.wav,zebra\n")  # unknown category, and its audio is unreadable
+    status, lines = prepare_here(write_params(tmp_path, source="bop", bop_root=str(bop_root)), tmp_path / "p", capsys)
+    assert status == 2 and lines[0].endswith("3 problems:"), lines
+    assert "row 10: unknown category 'zebra'" in lines[1] and "row 10: category 'zebra' does not match" in lines[2]
+    assert "z.wav: not a readable audio file" in lines[3]
+
+
+def test_an_empty_val_split_is_refused_in_prepare(tmp_path, bop_root, capsys):
+    """Every category with a single piece: val would be empty, and train_tcnn would fail much later."""
+    rows = ["image,audio,category"] + [f"images/{c}/p{j}.png,audio/{c}0.wav,{c}" for c in "ab" for j in range(4)]
+    (bop_root / "annotations.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "prepared"
+    status, lines = prepare_here(write_params(tmp_path, source="bop", bop_root=str(bop_root)), out, capsys)
+    assert status == 2 and len(lines) == 2, lines
+    assert "the val split would be empty: every category has a single piece (a: 1, b: 1)" in lines[1]
+    assert not out.exists()
+
+
+def test_prepare_never_replaces_a_folder_that_is_not_a_prepared_set(tmp_path, capsys):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("years of work")
+    status, lines = prepare_here(write_params(tmp_path), out, capsys)
+    assert status == 2 and len(lines) == 1 and "not a prepared set" in lines[0]
+    assert (out / "chapter1.tex").read_text() == "years of work"
+
+
+KILLED_PREPARE = """
+import importlib.util, os, signal, sys
+spec = importlib.util.spec_from_file_location("prepare_stage", {stage!r})
+stage = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stage)
+stage.write_wav = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # die mid-write
+stage.main(["--params", sys.argv[1], "--out", sys.argv[2]])
+"""
+
+
+def test_kill_9_during_prepare_leaves_nothing_that_lingers(tmp_path, bop_root, capsys):
+    params, out = write_params(tmp_path, source="bop", bop_root=str(bop_root)), tmp_path / "prepared"
+    code = KILLED_PREPARE.format(stage=str(REPO / "stages" / "prepare.py"))
+    killed = subprocess.run([sys.executable, "-c", code, str(params), str(out)], cwd=tmp_path, timeout=300)
+    assert killed.returncode == -9
+    assert [p.name.startswith(".prepared.") for p in tmp_path.iterdir()].count(True) == 1 and not out.exists()
+    assert prepare_here(params, out, capsys) == (0, [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bop", "params.yaml", "prepared"]

@@ -101,6 +101,23 @@ def split_by_piece(pairs: list[Pair], val_fraction: float, seed: int) -> dict[st
     return splits
 
 
+def split_problems(pairs: list[Pair], val_fraction: float, seed: int) -> list[str]:
+    """Why `pairs` give no usable train/val split (an empty list when they do).
+
+    A piece and all its pictures stay in one split, so a category with a single piece puts
+    everything in train; when every category does, val is empty and train_tcnn / evaluate cannot run.
+    """
+    splits = split_by_piece(pairs, val_fraction, seed)
+    if not pairs or "val" in splits.values():
+        return []
+    pieces = Counter(category for category, _ in {(p.category, p.clip_id) for p in pairs})
+    listed = ", ".join(f"{c}: {n}" for c, n in sorted(pieces.items()))
+    return [
+        f"the val split would be empty: every category has a single piece ({listed}); a piece and its pictures "
+        "stay in one split, so at least one category needs two or more pieces"
+    ]
+
+
 def build_manifest(pairs: list[Pair], val_fraction: float, seed: int) -> pd.DataFrame:
     """The manifest rows for `pairs` (in their order), with labels from the sorted category names."""
     names = sorted({p.category for p in pairs})

@@ -3,10 +3,16 @@
 Official files (`vqvae.pth.tar`) also carry `hps` (Jukebox's Hyperparams, a dict subclass), `opt`,
 `step` and metrics; ours add `preset` and `sample_rate`. Loading reads only `model` (and `hps` for
 the architecture), strips a leading `module.` from keys and loads strictly.
+
+Nothing is built from a file before its fields are checked: `check_hps` bounds every architecture
+value (type and a sane range), then the model is built on the `meta` device (no memory) and its
+state-dict shapes compared with the file's, and only then built for real. A file whose hps would
+need terabytes therefore stops with one line, not an allocation.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -31,7 +37,68 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if "model" not in ckpt or not isinstance(ckpt["model"], dict):
         keys = ", ".join(map(str, list(ckpt)[:5])) or "nothing"
         raise ConchError(f"{path}: not a Jukebox VQ-VAE checkpoint (no `model` state dict; it holds {keys})")
+    bad_key = next((k for k in ckpt["model"] if not isinstance(k, str)), None)
+    if bad_key is not None:
+        raise ConchError(f"{path}: `model` state dict has a key that is not a name ({_show(bad_key)})")
+    for key, types, allowed in (("hps", dict, "a dict"), ("preset", str, "a string"), ("sample_rate", int, "an integer")):
+        if ckpt.get(key) is not None and (not isinstance(ckpt[key], types) or isinstance(ckpt[key], bool)):
+            raise ConchError(f"{path}: field `{key}` is a {type(ckpt[key]).__name__}, not {allowed}")
+    if ckpt.get("sample_rate") is not None and not 1000 <= ckpt["sample_rate"] <= 384000:
+        raise ConchError(f"{path}: field `sample_rate`: {ckpt['sample_rate']} Hz is not a sample rate (1000..384000)")
     return ckpt
+
+
+def _int(lo: int, hi: int):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi), f"an integer {lo}..{hi}"
+
+
+def _number(lo: float, hi: float):
+    ok = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo < v <= hi  # noqa: E731
+    return ok, f"a number in ({lo:g}, {hi:g}]"
+
+
+#: Every hps value that shapes the model: (check, what is allowed). Ranges hold Jukebox's released
+#: models with a wide margin; beyond them a file is not a VQ-VAE this package can run.
+HPS_RULES = {
+    "levels": _int(1, 4),
+    "emb_width": _int(1, 4096),
+    "l_bins": _int(2, 32768),  # codes are stored as int16
+    "width": _int(1, 4096),
+    "depth": _int(1, 64),
+    "m_conv": _number(0, 64),
+    "dilation_growth_rate": _int(1, 64),
+    "dilation_cycle": ((lambda v: v is None or _int(1, 64)[0](v)), "null or an integer 1..64"),
+    "vqvae_reverse_decoder_dilation": ((lambda v: isinstance(v, bool)), "true or false"),
+    "sr": _int(1000, 384000),
+}
+#: Per-level lists (one value per level).
+LEVEL_RULES = {"downs_t": _int(0, 8), "strides_t": _int(1, 16), "hvqvae_multipliers": _number(0, 16)}
+#: Bounds on what a level really gets (width and depth × multiplier).
+MAX_LEVEL_WIDTH, MAX_LEVEL_DEPTH = 8192, 128
+
+
+def check_hps(hps: dict, path: str | os.PathLike) -> None:
+    """One-line ConchError `<path>: hps.<key>: ...` for a value of the wrong type or outside a sane range."""
+    for key, (ok, allowed) in HPS_RULES.items():
+        if not ok(hps.get(key)):
+            raise ConchError(f"{path}: hps.{key}: {_show(hps.get(key))} is not {allowed}")
+    for key, (ok, allowed) in LEVEL_RULES.items():
+        values = hps.get(key)
+        if not isinstance(values, list) or len(values) != hps["levels"] or not all(ok(v) for v in values):
+            raise ConchError(f"{path}: hps.{key}: {_show(values)} is not a list of {hps['levels']} values, each {allowed}")
+    biggest = max(hps["hvqvae_multipliers"])
+    if int(hps["width"] * biggest) > MAX_LEVEL_WIDTH or int(hps["depth"] * biggest) > MAX_LEVEL_DEPTH:
+        raise ConchError(
+            f"{path}: hps: width {hps['width']} / depth {hps['depth']} × multiplier {biggest:g} exceed "
+            f"{MAX_LEVEL_WIDTH} / {MAX_LEVEL_DEPTH} per level"
+        )
+    if any(int(hps["depth"] * m) < 1 or int(hps["width"] * m) < 1 for m in hps["hvqvae_multipliers"]):
+        raise ConchError(f"{path}: hps: a level's width or depth × multiplier is below 1")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _strip_module(state: dict) -> dict:
@@ -45,13 +112,19 @@ def load_state_strict(model: VQVAE, state: dict, path: str | os.PathLike) -> Non
 
 
 def build_from_checkpoint(ckpt: dict, path: str | os.PathLike, preset: str = "jukebox-5b") -> VQVAE:
-    """A VQVAE with hps from the file's `hps` (when present) over `preset`, weights loaded strictly."""
-    hps = merge_hps(preset_hps(preset), ckpt.get("hps") if isinstance(ckpt.get("hps"), dict) else None)
-    try:
-        model = VQVAE(hps)
-    except (KeyError, TypeError, ValueError) as err:
-        raise ConchError(f"{path}: hps do not describe a VQ-VAE ({err})") from err
-    load_state_strict(model, _strip_module(ckpt["model"]), path)
+    """A VQVAE with hps from the file's `hps` (when present) over `preset`, weights loaded strictly.
+
+    The hps are checked (`check_hps`) and the state dict compared with a `meta`-device skeleton
+    before the real model, and its memory, exist.
+    """
+    hps = merge_hps(preset_hps(preset), ckpt.get("hps"))
+    check_hps(hps, path)
+    state = _strip_module(ckpt["model"])
+    with torch.device("meta"):
+        skeleton = VQVAE(hps)
+    check_state_dict(skeleton.state_dict(), state, path, "state dict does not match the VQ-VAE")
+    model = VQVAE(hps)
+    load_state_strict(model, state, path)
     return model
 
 
