@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
-    gen.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.checkpoint and seed")
+    gen.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.arch, i3d.checkpoint and seed")
     info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
@@ -53,15 +53,16 @@ def output_paths(pictures: list[Path], out: Path) -> list[Path]:
     return result
 
 
-def pipeline_settings(params: Path) -> tuple[str | None, int]:
-    """(i3d checkpoint, seed) that encode_images built the I3D with: params.yaml's when it exists, else (None, 0).
+def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
+    """(i3d checkpoint, seed, i3d arch) that encode_images built the I3D with: params.yaml's when it exists,
+    else the defaults (None, 0, inception).
 
     Without a checkpoint the I3D is a seeded random init, so the seed must be the pipeline's, not --seed.
     """
     if params.is_file():
         cfg = load_config(params)
-        return cfg.i3d.checkpoint, cfg.seed
-    return None, 0
+        return cfg.i3d.checkpoint, cfg.seed, cfg.i3d.arch
+    return None, 0, "inception"
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -76,9 +77,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
-    i3d_checkpoint, i3d_seed = pipeline_settings(Path(args.params))
+    i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
-    pipeline = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed)
+    pipeline = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch)
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise

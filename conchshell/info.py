@@ -12,10 +12,16 @@ from conchshell.config import Config
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, state_dict_sha256
 
+#: S-T feature channels per i3d.arch (conchshell.models.i3d.FEATURE_DIMS; kept here so info runs no model code).
+I3D_FEATURE_DIMS = {"inception": 1024, "r50": 2048}
+
 
 def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FEATURES) -> list[str]:
     """Lines describing params, models/ and data/features/, with a warning for each mismatch."""
-    lines = [f"params: level={cfg.level} image_encoder={cfg.image_encoder} data.source={cfg.data.source} seed={cfg.seed}"]
+    lines = [
+        f"params: level={cfg.level} image_encoder={cfg.image_encoder} i3d.arch={cfg.i3d.arch} "
+        f"data.source={cfg.data.source} seed={cfg.seed}"
+    ]
     vqvae_hash = None
     for name, what, summarise in (
         ("vqvae.pt", "Jukebox VQ-VAE", _vqvae),
@@ -35,7 +41,7 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
         vqvae_hash = digest if name == "vqvae.pt" else vqvae_hash
         lines.append(f"{path}: {text}")
     for name in ("audio.h5", "images.h5"):
-        lines.append(_store(features / name, vqvae_hash if name == "audio.h5" else None))
+        lines.append(_store(features / name, vqvae_hash if name == "audio.h5" else None, cfg))
     return lines
 
 
@@ -54,13 +60,17 @@ def _tcnn(ckpt: dict, cfg: Config) -> tuple[str, None]:
 
 
 def _gan(ckpt: dict, cfg: Config) -> tuple[str, None]:
-    text = f"level {ckpt['level']}, {ckpt['step']} steps, profile {ckpt['config'].get('profile', '?')}"
+    width = int(ckpt.get("generator_config", {}).get("in_channels", 2048))
+    text = (f"level {ckpt['level']}, {ckpt['step']} steps, profile {ckpt['config'].get('profile', '?')}, "
+            f"reads {width}-channel S-T features")
     if ckpt["level"] != cfg.level:
         text += f"  [stale: params say level={cfg.level}]"
+    if width != I3D_FEATURE_DIMS[cfg.i3d.arch]:
+        text += f"  [stale: i3d.arch={cfg.i3d.arch} gives {I3D_FEATURE_DIMS[cfg.i3d.arch]} channels; re-run train_gan]"
     return text, None
 
 
-def _store(path: Path, vqvae_hash: str | None) -> str:
+def _store(path: Path, vqvae_hash: str | None, cfg: Config) -> str:
     import h5py
 
     if not path.is_file():
@@ -68,6 +78,7 @@ def _store(path: Path, vqvae_hash: str | None) -> str:
     try:
         with h5py.File(path, "r") as f:
             count, attrs = len(f["ids"]), dict(f.attrs)
+            st_shape = tuple(f["st_features"].shape[1:]) if "st_features" in f else None
     except (OSError, KeyError) as err:
         return f"{path}: unreadable ({err})"
     if "vqvae_sha256" in attrs:
@@ -75,5 +86,9 @@ def _store(path: Path, vqvae_hash: str | None) -> str:
         if vqvae_hash is not None and attrs["vqvae_sha256"] != vqvae_hash:
             text += "  [stale: made by another VQ-VAE; re-run encode_audio]"
         return f"{path}: {text}"
-    pretrained = "Kinetics weights" if attrs.get("i3d_pretrained") else "seeded random I3D"
-    return f"{path}: {count} pictures, S-T features from {attrs.get('image_encoder')} + {pretrained}"
+    arch = attrs.get("i3d_arch", "r50")  # stores made before i3d.arch existed came from the r50
+    pretrained = "pretrained weights" if attrs.get("i3d_pretrained") else "seeded random init"
+    text = f"{count} pictures, S-T features {list(st_shape or [])} from {attrs.get('image_encoder')} + I3D {arch} ({pretrained})"
+    if arch != cfg.i3d.arch:
+        text += f"  [stale: params say i3d.arch={cfg.i3d.arch}; re-run encode_images]"
+    return f"{path}: {text}"

@@ -94,10 +94,13 @@ def _check_finite(loss: torch.Tensor, who: str, step: int, saved: int, ckpt: Pat
 
 
 # -- models, losses, optimisers ------------------------------------------------------------------------
-def build_models(cfg: Config, frames: int, num_classes: int) -> tuple[Generator, Discriminator, dict]:
-    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`."""
+def build_models(
+    cfg: Config, frames: int, num_classes: int, in_channels: int = 2048
+) -> tuple[Generator, Discriminator, dict]:
+    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`; G reads `in_channels`-wide
+    S-T features (the I3D's: inception 1024, r50 2048)."""
     torch.manual_seed(cfg.seed)
-    g_config = generator_config(cfg.level, frames, cfg.gan.size, cfg.gan.width, num_classes=num_classes)
+    g_config = generator_config(cfg.level, frames, cfg.gan.size, cfg.gan.width, in_channels, num_classes)
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
 
@@ -141,10 +144,10 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------
-def fingerprint(cfg: Config, vqvae_sha256: str, num_pairs: int) -> str:
-    """Hash of what shapes the run (seed, level, gan params but its length, VQ-VAE, data size)."""
+def fingerprint(cfg: Config, vqvae_sha256: str, num_pairs: int, st_channels: int = 2048) -> str:
+    """Hash of what shapes the run (seed, level, gan params but its length, VQ-VAE, data size, S-T width)."""
     gan = {k: v for k, v in to_dict(cfg.gan).items() if k not in RUN_LENGTH_KEYS}
-    blob = json.dumps([cfg.seed, cfg.level, gan, vqvae_sha256, num_pairs], sort_keys=True)
+    blob = json.dumps([cfg.seed, cfg.level, gan, vqvae_sha256, num_pairs, st_channels], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -297,14 +300,14 @@ def train_gan(
     level = cfg.level_index
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
-    g, d, g_config = build_models(cfg, frames, len(categories))
+    g, d, g_config = build_models(cfg, frames, len(categories), int(sample["st"].shape[0]))
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
     loss_fn = ConchShellLoss(codec, level, loss_weights(gan), gan.profile, gan.loss_window_seconds).to(env.device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
-    print_ = fingerprint(cfg, vqvae_sha256, len(dataset))
+    print_ = fingerprint(cfg, vqvae_sha256, len(dataset), g_config["in_channels"])
     start = try_resume(ckpt_path, print_, g, d, opts, scheds)
     if env.world > 1:
         ids = [None] * env.world
