@@ -44,13 +44,14 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
     """A Pipeline with random weights in the configured sizes (TCNN, I3D, demo/jukebox VQ-VAE, G)."""
     torch.manual_seed(0)
     tcnn = TCNN(cfg.image_encoder, num_classes).eval()
-    branch = ImageBranch(tcnn, build_i3d(None, seed=0), [0.5] * 3, [0.25] * 3, cfg.image_encoder)
+    branch = ImageBranch(tcnn, build_i3d(None, seed=0, arch=cfg.i3d.arch), [0.5] * 3, [0.25] * 3, cfg.image_encoder)
     v = cfg.vqvae
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
     codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
     frames = codec.frames(LEVELS[level], num_samples)
-    g = build_generator(generator_config(level, frames, size=size, width=cfg.gan.width, num_classes=num_classes))
+    g_config = generator_config(level, frames, size, cfg.gan.width, branch.i3d.feature_dim, num_classes)
+    g = build_generator(g_config)
     return Pipeline(branch, g.eval(), codec, level, [str(i) for i in range(num_classes)], 224, num_samples)
 
 
@@ -62,7 +63,7 @@ def build(level: str, args, cfg) -> tuple[Pipeline, str]:
     if gan.is_file() and (models / "tcnn.pt").is_file() and (models / "vqvae.pt").is_file():
         meta = torch.load(gan, map_location="cpu", weights_only=True)
         if meta.get("level") == level:
-            return load_pipeline(models, level, args.device, cfg.i3d.checkpoint, cfg.seed), f"trained ({models})"
+            return load_pipeline(models, level, args.device, cfg.i3d.checkpoint, cfg.seed, cfg.i3d.arch), f"trained ({models})"
     return random_pipeline(level, cfg, args.size).to(args.device), f"random, G size {args.size}"
 
 

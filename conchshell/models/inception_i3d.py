@@ -159,6 +159,18 @@ class InceptionI3d(nn.Module):
                 setattr(self, name, module)
                 channels = module.out_channels
         assert channels == FEATURE_DIM
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He initialisation (N(0, 2/fan_in)) of every conv, BatchNorm as the identity: activations keep an
+        order-1 scale through all 22 layers, so a random network's features are not vanishingly small."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv3d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm3d):
+                module.reset_parameters()
 
     def end_points(self, video: torch.Tensor):
         """Yield (end point name, its output) for Conv3d_1a_7x7 … Mixed_5c."""
