@@ -1,7 +1,7 @@
 """The `conchshell` command.
 
     conchshell generate PICTURE... -o OUT [--models DIR] [--level high|low|deep] [--seed N]
-                       [--device cpu|cuda] [--denoise] [--batch-size N]
+                       [--device cpu|cuda] [--denoise] [--batch-size N] [--backend auto|onnxruntime|eager]
     conchshell info [--models DIR] [--features DIR]
 
 One 8 s, 16 kHz mono wav per picture. With one picture, OUT may name the wav file; otherwise OUT is a
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
     gen.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.arch, i3d.checkpoint and seed")
+    gen.add_argument("--backend", choices=("auto", "onnxruntime", "eager"), default="auto",
+                     help="inference engine: ONNX Runtime when installed (auto, the default), or PyTorch (eager)")
     info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
@@ -73,13 +75,14 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch  # heavy imports only once the arguments are known to be usable
 
     from conchshell.data.audio import write_wav
+    from conchshell.fast import FastPipeline
     from conchshell.generate import generate, load_pipeline
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
     i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
-    pipeline = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch)
+    pipeline = FastPipeline(load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch), args.backend)
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise
