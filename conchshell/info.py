@@ -10,7 +10,6 @@ from pathlib import Path
 from conchshell import paths
 from conchshell.config import Config
 from conchshell.errors import ConchError
-from conchshell.io import load_torch, state_dict_sha256
 
 #: S-T feature channels per i3d.arch (conchshell.models.i3d.FEATURE_DIMS; kept here so info runs no model code).
 I3D_FEATURE_DIMS = {"inception": 1024, "r50": 2048}
@@ -32,6 +31,8 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
         if not path.is_file():
             lines.append(f"{path}: missing (run `dvc repro`)")
             continue
+        from conchshell.io import load_torch  # torch: only once there is a checkpoint to read
+
         try:
             ckpt = load_torch(path, f"{what} checkpoint")
             text, digest = summarise(ckpt, cfg)
@@ -46,6 +47,8 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
 
 
 def _vqvae(ckpt: dict, cfg: Config) -> tuple[str, str]:
+    from conchshell.io import state_dict_sha256
+
     digest = state_dict_sha256(ckpt["model"])
     hps = ckpt.get("hps", {})
     text = f"preset {ckpt.get('preset', '?')}, codebook {hps.get('l_bins', '?')}, runs at {ckpt.get('sample_rate', '?')} Hz"
@@ -71,10 +74,10 @@ def _gan(ckpt: dict, cfg: Config) -> tuple[str, None]:
 
 
 def _store(path: Path, vqvae_hash: str | None, cfg: Config) -> str:
-    import h5py
-
     if not path.is_file():
         return f"{path}: missing (run `dvc repro`)"
+    import h5py
+
     try:
         with h5py.File(path, "r") as f:
             count, attrs = len(f["ids"]), dict(f.attrs)

@@ -40,9 +40,14 @@ def test_help_and_argument_errors_import_nothing_heavy(argv):
 
 
 def test_info_imports_no_model_stack(tmp_path):
+    """Without models nothing heavy; with them only torch (to read the checkpoints)."""
     (tmp_path / "params.yaml").write_text("seed: 0\n")
-    result = modules_after("from conchshell.cli import main\nsys.exit(main(['info', '--models', 'm', '--features', 'f']))", tmp_path)
-    assert result["rc"] == 0
+    code = "from conchshell.cli import main\nsys.exit(main(['info', '--models', 'm', '--features', 'f']))"
+    assert modules_after(code, tmp_path) == {"rc": 0, "heavy": []}
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "tcnn.pt").write_bytes(b"not a checkpoint")
+    result = modules_after(code, tmp_path)
+    assert result["rc"] == 0 and "torch" in result["heavy"]
     assert not {"pytorchvideo", "torchvision", "sympy", "torch._dynamo", "pandas"} & set(result["heavy"])
 
 
