@@ -82,7 +82,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
     i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
-    pipeline = FastPipeline(load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch), args.backend)
+    eager = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch)
+    pipeline = FastPipeline(eager, args.backend)  # ONNX Runtime where installed, else the eager pipeline
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise
