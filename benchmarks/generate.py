@@ -2,28 +2,41 @@
 
     uv run python benchmarks/generate.py [--levels high low deep] [--threads 2] [--batch 1] [--repeats 3]
                                           [--models DIR] [--size demo|paper] [--device cpu|cuda]
+                                          [--backend auto|eager] [--against REV]
 
 Steps: TCNN (normalise, classifier path, time path + Algorithm 1), I3D (S-T features), G (generator),
-decode (quantise + Jukebox decoder of that level). `total` times the whole `Pipeline` call. RTF = seconds
-of compute per second of music (8 s); below 1 is faster than real time. Peak memory is the resident
-high-water mark while that level ran. FLOP-bound limit: the step's counted FLOPs
-(`torch.utils.flop_counter`, 2 × MACs of convs and matmuls) over this machine's measured fp32 matmul rate
-— the time the step would take if every FLOP ran at matmul speed.
+decode (quantise + Jukebox decoder of that level). `total` times the whole pipeline call as `conchshell
+generate` runs it: through the fast path (`conchshell.fast`, ONNX Runtime) when the revision has one and
+`--backend auto`, each step then timed as its own ONNX Runtime graph; graphs are exported (and cached) before
+timing. RTF = seconds of compute per second of music (8 s). Peak memory is the resident high-water mark.
+FLOP-bound limit: the step's counted FLOPs (`torch.utils.flop_counter`, 2 × MACs of convs and matmuls) over
+this machine's measured fp32 matmul rate — the time the step would take if every FLOP ran at matmul speed.
 
-Models: the trained ones in `--models` when they hold a generator for the level, else random weights
-(speed does not depend on them) in the sizes params.yaml gives (gan.size / gan.width, the VQ-VAE preset).
+`--against REV` checks REV out in a temporary git worktree and runs both pipelines side by side, each in its
+own process importing its own tree's `conchshell` (with its own params.yaml): every step is timed on one
+side then the other (A B A B …, `--repeats` rounds), and the table gives per-step medians of both and the
+ratio REV / this tree (above 1: this tree is faster). Random weights in both (speed does not depend on them).
+
+Models: the trained ones in `--models` when they hold a generator for the level (not with --against), else
+random weights in the sizes params.yaml gives (gan.size / gan.width, the VQ-VAE preset).
 Target: the Deep level, batch 1, 2 CPU threads, under 2 s for 8 s of music.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from conchshell.config import LEVELS, load_config
 from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
@@ -39,18 +52,28 @@ from conchshell.profile import count_flops, human
 sys.path.insert(0, str(Path(__file__).parent))
 from image_features import peak_memory_mib, reset_peak_memory  # the sibling benchmark's helpers
 
+STEPS = ("TCNN", "I3D", "G", "decode", "total")
+HERE = Path(__file__).resolve()
+
 
 def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipeline:
-    """A Pipeline with random weights in the configured sizes (TCNN, I3D, demo/jukebox VQ-VAE, G)."""
+    """A Pipeline with random weights in the configured sizes (TCNN, I3D, demo/jukebox VQ-VAE, G).
+
+    Written against both this tree's API and older ones (no i3d.arch, I3D features always 2048 wide).
+    """
     torch.manual_seed(0)
     tcnn = TCNN(cfg.image_encoder, num_classes).eval()
-    branch = ImageBranch(tcnn, build_i3d(None, seed=0), [0.5] * 3, [0.25] * 3, cfg.image_encoder)
+    arch = getattr(cfg.i3d, "arch", None)
+    i3d = build_i3d(None, seed=0, arch=arch) if "arch" in inspect.signature(build_i3d).parameters else build_i3d(None, seed=0)
+    branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, cfg.image_encoder)
     v = cfg.vqvae
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
     codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
     frames = codec.frames(LEVELS[level], num_samples)
-    g = build_generator(generator_config(level, frames, size=size, width=cfg.gan.width, num_classes=num_classes))
+    width = getattr(i3d, "feature_dim", 2048)
+    g_config = generator_config(level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes)
+    g = build_generator(g_config)
     return Pipeline(branch, g.eval(), codec, level, [str(i) for i in range(num_classes)], 224, num_samples)
 
 
@@ -59,15 +82,28 @@ def build(level: str, args, cfg) -> tuple[Pipeline, str]:
     gan = models / f"gan-{level}.pt"
     if not gan.is_file():
         gan = models / "gan.pt"
-    if gan.is_file() and (models / "tcnn.pt").is_file() and (models / "vqvae.pt").is_file():
+    if not args.random and gan.is_file() and (models / "tcnn.pt").is_file() and (models / "vqvae.pt").is_file():
         meta = torch.load(gan, map_location="cpu", weights_only=True)
         if meta.get("level") == level:
-            return load_pipeline(models, level, args.device, cfg.i3d.checkpoint, cfg.seed), f"trained ({models})"
+            extra = (cfg.i3d.arch,) if hasattr(cfg.i3d, "arch") else ()
+            return load_pipeline(models, level, args.device, cfg.i3d.checkpoint, cfg.seed, *extra), f"trained ({models})"
     return random_pipeline(level, cfg, args.size).to(args.device), f"random, G size {args.size}"
 
 
-def steps(pipeline: Pipeline, pictures: torch.Tensor) -> dict[str, tuple]:
-    """Step name → (callable timed, its input args) on `pictures`; each step's input is the previous output."""
+class _Step(nn.Module):
+    """A step as a module (what the fast path exports)."""
+
+    def __init__(self, fn, owner: nn.Module):
+        super().__init__()
+        self.fn, self.owner = fn, owner
+
+    def forward(self, *inputs):
+        return self.fn(*inputs)
+
+
+def steps(pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", cache: str | None = None) -> dict[str, tuple]:
+    """Step name → (callable timed, eager callable, its input args) on `pictures`; each step's input is the
+    previous output. With backend auto, the timed callables are the fast path's (when this revision has one)."""
     branch, level = pipeline.branch, pipeline.level_index
 
     def tcnn(x):
@@ -86,13 +122,33 @@ def steps(pipeline: Pipeline, pictures: torch.Tensor) -> dict[str, tuple]:
         video, probs = tcnn(pictures)
         st = branch.i3d(video)
         z = g(st, probs.argmax(-1))
-    return {
+    eager = {
         "TCNN": (tcnn, (pictures,)),
         "I3D": (branch.i3d, (video,)),
         "G": (g, (st, probs.argmax(-1))),
         "decode": (decode, (z,)),
         "total": (pipeline, (pictures,)),
     }
+    fast = fast_module()
+    if backend == "eager" or fast is None or pictures.device.type != "cpu" or not fast.onnxruntime_available():
+        return {name: (fn, fn, inputs) for name, (fn, inputs) in eager.items()}
+    owners = {"TCNN": branch, "I3D": branch.i3d, "G": pipeline.generator, "decode": pipeline.codec}
+    timed = {name: fast.OrtModule(_Step(fn, owners[name]), f"bench-{name}", cache) for name, (fn, _) in eager.items()
+             if name != "total"}
+    timed["total"] = fast.FastPipeline(pipeline, "auto", cache)
+    return {name: (timed[name], fn, inputs) for name, (fn, inputs) in eager.items()}
+
+
+def fast_module():
+    """This revision's `conchshell.fast`, or None where it has none (an editable install's finder may offer
+    another tree's module: only one beside the imported `conchshell` package counts)."""
+    import conchshell
+
+    try:
+        import conchshell.fast as fast
+    except ImportError:
+        return None
+    return fast if Path(fast.__file__).parent == Path(conchshell.__file__).parent else None
 
 
 def sync(device: str) -> None:
@@ -100,22 +156,24 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def time_once(fn, inputs, device: str) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one `fn(*inputs)`."""
+    with torch.inference_mode():
+        sync(device)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn(*inputs)
+        sync(device)
+        return time.perf_counter() - start, time.process_time() - start_cpu
+
+
 def time_call(fn, inputs, repeats: int, device: str) -> tuple[float, float]:
     """(median wall seconds, median process CPU seconds) of `fn(*inputs)` over `repeats` runs after a warm-up.
 
     On a shared machine the wall time includes waiting for a core; CPU seconds / threads does not.
     """
-    walls, cpus = [], []
-    with torch.inference_mode():
-        for i in range(repeats + 1):
-            sync(device)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn(*inputs)
-            sync(device)
-            if i:
-                walls.append(time.perf_counter() - start)
-                cpus.append(time.process_time() - start_cpu)
-    return statistics.median(walls), statistics.median(cpus)
+    time_once(fn, inputs, device)
+    runs = [time_once(fn, inputs, device) for _ in range(repeats)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def matmul_rate(device: str, threads: int, n: int = 1024, repeats: int = 5) -> float:
@@ -134,10 +192,10 @@ def bench_level(level: str, args, cfg, rate: float) -> list[dict]:
     pictures = torch.rand(args.batch, 3, 224, 224, device=args.device)
     rows = []
     music = SECONDS * args.batch
-    for name, (fn, inputs) in steps(pipeline, pictures).items():
+    for name, (fn, eager, inputs) in steps(pipeline, pictures, args.backend).items():
         reset_peak_memory()
         seconds, cpu = time_call(fn, inputs, args.repeats, args.device)
-        flops = count_flops(fn, *inputs)
+        flops = count_flops(eager, *inputs)
         rows.append({
             "level": level, "step": name, "seconds": seconds, "cpu": cpu / args.threads, "rtf": seconds / music,
             "flops": flops,
@@ -159,9 +217,110 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# -- side by side with another revision -----------------------------------------------------------------
+def worker(args) -> int:
+    """`--worker`: build one level's pipeline in this process's tree, then time one step per stdin line
+    (`{"step": name}`), answering `{"wall": s, "cpu": s}`; the first answer lists the steps' FLOPs."""
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.params)
+    args.size = args.size or cfg.gan.size
+    args.random = True
+    level = args.levels[0]
+    pipeline, source = build(level, args, cfg)
+    pictures = torch.rand(args.batch, 3, 224, 224, device=args.device)
+    with tempfile.TemporaryDirectory(prefix="conchshell-bench-onnx-") as cache:
+        table = steps(pipeline, pictures, args.backend, cache)
+        flops = {}
+        for name, (fn, eager, inputs) in table.items():
+            time_once(fn, inputs, args.device)  # warm-up (exports the fast path's graphs)
+            flops[name] = count_flops(eager, *inputs)
+        fast = type(table["total"][0]).__name__ == "FastPipeline"
+        print(json.dumps({"flops": flops, "source": source, "fast": fast}), flush=True)
+        for line in sys.stdin:
+            name = json.loads(line)["step"]
+            fn, _, inputs = table[name]
+            wall, cpu = time_once(fn, inputs, args.device)
+            print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+    return 0
+
+
+class Side:
+    """A `--worker` process running `tree`'s conchshell (cwd = tree, so its own params.yaml)."""
+
+    def __init__(self, tree: Path, args, level: str):
+        argv = [sys.executable, "-u", str(HERE), "--worker", "--levels", level, "--threads", str(args.threads),
+                "--batch", str(args.batch), "--device", args.device, "--backend", args.backend]
+        if args.size:
+            argv += ["--size", args.size]
+        env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(args.threads)}
+        self.proc = subprocess.Popen(argv, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"benchmark worker in {self.proc.args} stopped (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def time(self, step: str) -> tuple[float, float]:
+        self.proc.stdin.write(json.dumps({"step": step}) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read()
+        return answer["wall"], answer["cpu"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def against(args, rate: float) -> int:
+    repo = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=HERE.parent, capture_output=True,
+                               text=True, check=True).stdout.strip())
+    rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=repo, capture_output=True, text=True)
+    if rev.returncode != 0:
+        print(f"--against {args.against}: not a revision of {repo}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="conchshell-against-") as tmp:
+        base = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), rev.stdout.strip()], cwd=repo, check=True)
+        try:
+            for level in args.levels:
+                compare_level(level, repo, base, rev.stdout.strip(), args, rate)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=repo, check=False)
+    return 0
+
+
+def compare_level(level: str, repo: Path, base: Path, rev: str, args, rate: float) -> None:
+    ours, theirs = Side(repo, args, level), Side(base, args, level)
+    runs = {(side, step): [] for side in ("ours", "theirs") for step in STEPS}
+    try:
+        for _ in range(args.repeats):  # A B A B: each step on one side, then on the other
+            for step in STEPS:
+                for side, proc in (("ours", ours), ("theirs", theirs)):
+                    runs[side, step].append(proc.time(step))
+    finally:
+        ours.close()
+        theirs.close()
+    print(f"\n{level}, batch {args.batch}, {args.threads} threads, G size {args.size}, {args.repeats} interleaved rounds; "
+          f"this tree: {'fast path (ONNX Runtime)' if ours.info['fast'] else 'eager'}; {rev}: "
+          f"{'fast path' if theirs.info['fast'] else 'eager'}")
+    head = (f"{'step':<7} {'ours s':>8} {rev + ' s':>12} {'ratio':>6} {'ours CPU/th':>12} {rev + ' CPU/th':>14} "
+            f"{'CPU ratio':>9} {'ours FLOPs':>11} {rev + ' FLOPs':>13} {'bound ours ms':>13}")
+    print(head)
+    print("-" * len(head))
+    for step in STEPS:
+        a = [statistics.median(x[i] for x in runs["ours", step]) for i in (0, 1)]
+        b = [statistics.median(x[i] for x in runs["theirs", step]) for i in (0, 1)]
+        fa, fb = ours.info["flops"][step], theirs.info["flops"][step]
+        print(f"{step:<7} {a[0]:>8.3f} {b[0]:>12.3f} {b[0] / a[0]:>5.2f}× {a[1] / args.threads:>12.3f} "
+              f"{b[1] / args.threads:>14.3f} {b[1] / a[1]:>8.2f}× {human(fa):>11} {human(fb):>13} {fa / rate * 1e3:>13.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", nargs="+", choices=tuple(LEVELS), default=["high", "low", "deep"])
+    parser.add_argument("--levels", nargs="+", choices=tuple(LEVELS), default=None,
+                        help="default: high low deep (with --against: deep)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
@@ -169,13 +328,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--size", choices=("demo", "paper"), default=None, help="G size when random (default gan.size)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--backend", choices=("auto", "eager"), default="auto",
+                        help="auto: the fast path where the revision has one (what `conchshell generate` runs)")
+    parser.add_argument("--against", metavar="REV", help="time this tree and git revision REV side by side")
+    parser.add_argument("--random", action="store_true", help="random weights even when --models holds trained ones")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.levels = args.levels or (["deep"] if args.against or args.worker else ["high", "low", "deep"])
+    if args.worker:
+        return worker(args)
     torch.set_num_threads(args.threads)
     cfg = load_config(args.params)
     args.size = args.size or cfg.gan.size
     rate = matmul_rate(args.device, args.threads)
     print(f"device {args.device}, {args.threads} threads, batch {args.batch}, fp32 matmul {human(rate, 'FLOP/s')}",
           file=sys.stderr)
+    if args.against:
+        return against(args, rate)
     rows = []
     for level in args.levels:
         rows += bench_level(level, args, cfg, rate)

@@ -2,6 +2,7 @@
 
     conchshell generate PICTURE... -o OUT [--overwrite] [--models DIR] [--level high|low|deep] [--seed N]
                        [--device cpu|cuda] [--denoise] [--batch-size N] [--params FILE]
+                       [--backend auto|onnxruntime|eager]
     conchshell info [--models DIR] [--features DIR]
 
 One 8 s, 16 kHz mono wav per picture. With one picture, OUT may name the wav file; otherwise OUT is a
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
     gen.add_argument("--params", default=str(paths.PARAMS),
-                     help="params.yaml the models were trained with: its i3d.checkpoint and seed (default params.yaml)")
+                     help="params.yaml the models were trained with: its i3d.arch, i3d.checkpoint and seed")
+    gen.add_argument("--backend", choices=("auto", "onnxruntime", "eager"), default="auto",
+                     help="inference engine: ONNX Runtime when installed (auto, the default), or PyTorch (eager)")
     info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
@@ -44,19 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def pipeline_settings(params: Path) -> tuple[str | None, int]:
-    """(i3d checkpoint, seed) that encode_images built the I3D with, from the pipeline's params file.
+def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
+    """(i3d checkpoint, seed, i3d arch) that encode_images built the I3D with, from the pipeline's params file.
 
     Without a checkpoint the I3D is a seeded random init, so the seed must be the pipeline's, not --seed;
     a missing params file is therefore an error, never a silent fallback to another I3D.
     """
     if not params.is_file():
         raise ConchError(
-            f"{params}: parameters file not found; generate needs the pipeline's params.yaml (its i3d.checkpoint "
+            f"{params}: parameters file not found; generate needs the pipeline's params.yaml (its i3d settings "
             "and seed build the same I3D as encode_images): run from the repository or pass --params FILE"
         )
     cfg = load_config(params)
-    return cfg.i3d.checkpoint, cfg.seed
+    return cfg.i3d.checkpoint, cfg.seed, cfg.i3d.arch
 
 
 def say(line: str, error: bool = False) -> None:
@@ -73,17 +76,19 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ConchError("-o: the output path is empty (name a .wav for one picture, or a folder)")
     if not Path(args.models).is_dir():
         raise ConchError(f"{args.models}: models folder not found (run `dvc repro`, or give --models DIR)")
-    i3d_checkpoint, i3d_seed = pipeline_settings(Path(args.params))
+    i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
     import torch  # heavy imports only once the arguments are known to be usable
 
+    from conchshell.fast import FastPipeline
     from conchshell.generate import generate, load_pipeline, plan_outputs
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
-    pipeline = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed)
+    eager = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch)
+    pipeline = FastPipeline(eager, args.backend)  # ONNX Runtime where installed, else the eager pipeline
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise

@@ -27,6 +27,8 @@ from conchshell.errors import ConchError
 #: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128).
 LEVELS: dict[str, int] = {"high": 2, "low": 1, "deep": 0}
 IMAGE_ENCODERS = ("tcnn6", "tcnn18")
+#: I3D architectures (conchshell.models.i3d.ARCHS; repeated here so reading params imports no model code).
+I3D_ARCHS = ("inception", "r50")
 
 
 def _opt(default, **meta):
@@ -87,6 +89,7 @@ class TCNNConfig:
 class I3DConfig:
     """The frozen I3D video network that turns time-image features into S-T features."""
 
+    arch: str = _opt("inception", choices=I3D_ARCHS)
     checkpoint: str | None = _opt(None, exists=True)
     batch_size: int = _positive(2)
 

@@ -2,13 +2,14 @@
 
     picture uint8 [H,W,3] → to_tensor [B,3,224,224] in [0,1]
       → ImageBranch (TCNN normalisation → TCNN time path → Algorithm 1 → frozen I3D)
-                                           → st [B,2048,T'], probs [B,C]; label = argmax probs
+                                           → st [B,C_st,T'], probs [B,C]; label = argmax probs
+                                             (C_st = 1024 for i3d.arch inception, 2048 for r50)
       → Generator G_level(st, label)       → latent [B,64,T_L]
       → JukeboxCodec.quantise (nearest codebook entry, no straight-through)
       → JukeboxCodec.decode                → wave [B,T] at 16 kHz (T = 128000 for 8 s)
 
 `load_pipeline(models_dir)` reads models/tcnn.pt, models/vqvae.pt and models/gan.pt; the I3D is rebuilt
-exactly as `encode_images` built it (params.yaml's i3d.checkpoint, or the seeded random init).
+exactly as `encode_images` built it (params.yaml's i3d.arch and i3d.checkpoint, or the seeded random init).
 
 `plan_outputs(pictures, out)` decides and checks every wav's destination before any model loads: it never
 names a folder, an input picture or (without `overwrite`) an existing file, and never the same file twice.
@@ -31,7 +32,7 @@ from conchshell.config import LEVELS
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
 from conchshell.models.generator import Generator
-from conchshell.models.i3d import build_i3d
+from conchshell.models.i3d import build_i3d, feature_dim
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
@@ -43,7 +44,7 @@ SECONDS = 8.0
 def synthesise(
     generator: Generator, codec: JukeboxCodec, level: int, st: torch.Tensor, label: torch.Tensor, num_samples: int
 ) -> torch.Tensor:
-    """S-T features st [B,2048,T'] + label long [B] → wave [B, num_samples] (G → quantise → decode)."""
+    """S-T features st [B,C_st,T'] + label long [B] → wave [B, num_samples] (G → quantise → decode)."""
     z = generator(st, label)
     z_q, _ = codec.quantise(z, level, straight_through=False)
     return codec.decode(z_q, level, num_samples)
@@ -114,11 +115,13 @@ def load_pipeline(
     device: str = "cpu",
     i3d_checkpoint: str | os.PathLike | None = None,
     i3d_seed: int = 0,
+    i3d_arch: str = "inception",
 ) -> Pipeline:
     """Build the frozen Pipeline from `models_dir` (tcnn.pt, vqvae.pt, gan.pt or gan-<level>.pt).
 
     `level` (high|low|deep) must be the level the generator was trained for; None takes the generator's.
-    `i3d_checkpoint` / `i3d_seed` must be what encode_images used (params.yaml's i3d.checkpoint, seed).
+    `i3d_arch` / `i3d_checkpoint` / `i3d_seed` must be what encode_images used (params.yaml's i3d.arch,
+    i3d.checkpoint, seed); the generator must read that arch's feature width.
     """
     from conchshell.training.gan import load_generator  # the GAN helper's loader (contract)
     from conchshell.training.tcnn import load_tcnn
@@ -143,7 +146,13 @@ def load_pipeline(
         raise ConchError(f"{path}: trained on other categories than {models_dir / 'tcnn.pt'}; re-run train_gan")
     vqvae = load_vqvae(models_dir / "vqvae.pt")
     codec = JukeboxCodec(vqvae, vqvae.sample_rate, AUDIO_RATE)
-    i3d = build_i3d(i3d_checkpoint, seed=i3d_seed)
+    width = int(meta.get("generator_config", {}).get("in_channels", 2048))
+    if width != feature_dim(i3d_arch):
+        raise ConchError(
+            f"{path}: generator reads {width}-channel S-T features but i3d.arch {i3d_arch} gives "
+            f"{feature_dim(i3d_arch)}; re-run encode_images and train_gan (or set i3d.arch to the one it was trained on)"
+        )
+    i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
     branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
     num_samples = int(AUDIO_RATE * SECONDS)
     if generator.frames != codec.frames(LEVELS[level], num_samples):

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from conchshell import paths
 from conchshell.config import Config
 from conchshell.errors import ConchError
-from conchshell.io import load_torch, state_dict_sha256
-from conchshell.models.jukebox.checkpoint import check_hps, read_checkpoint
-from conchshell.models.jukebox.presets import merge_hps, preset_hps
+
+#: S-T feature channels per i3d.arch (conchshell.models.i3d.FEATURE_DIMS; kept here so info runs no model code).
+I3D_FEATURE_DIMS = {"inception": 1024, "r50": 2048}
 
 
 def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FEATURES) -> list[str]:
     """Lines describing params, models/ and data/features/, with a warning for each mismatch."""
-    lines = [f"params: level={cfg.level} image_encoder={cfg.image_encoder} data.source={cfg.data.source} seed={cfg.seed}"]
+    lines = [
+        f"params: level={cfg.level} image_encoder={cfg.image_encoder} i3d.arch={cfg.i3d.arch} "
+        f"data.source={cfg.data.source} seed={cfg.seed}"
+    ]
     vqvae_hash = None
     for name, what, summarise in (
         ("vqvae.pt", "Jukebox VQ-VAE", _vqvae),
@@ -31,6 +32,9 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
         if not path.is_file():
             lines.append(f"{path}: missing (run `dvc repro`)")
             continue
+        from conchshell.io import load_torch  # torch: only once there is a checkpoint to read
+        from conchshell.models.jukebox.checkpoint import read_checkpoint
+
         try:
             ckpt = read_checkpoint(path) if name == "vqvae.pt" else load_torch(path, f"{what} checkpoint")
             if not isinstance(ckpt, dict):
@@ -42,7 +46,7 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
         vqvae_hash = digest if name == "vqvae.pt" else vqvae_hash
         lines.append(f"{path}: {text}")
     for name in ("audio.h5", "images.h5"):
-        lines.append(_store(features / name, vqvae_hash if name == "audio.h5" else None))
+        lines.append(_store(features / name, vqvae_hash if name == "audio.h5" else None, cfg))
     return lines
 
 
@@ -67,6 +71,8 @@ def _names(ckpt: dict, key: str) -> list[str]:
 
 def _state_dict(ckpt: dict, key: str) -> dict:
     value = _field(ckpt, key, dict)
+    import torch
+
     bad = next((k for k, v in value.items() if not isinstance(k, str) or not torch.is_tensor(v)), None)
     if bad is not None:
         raise ConchError(f"field `{key}` is not a state dict (entry {str(bad)[:40]!r} is not a named tensor)")
@@ -74,6 +80,10 @@ def _state_dict(ckpt: dict, key: str) -> dict:
 
 
 def _vqvae(ckpt: dict, cfg: Config, path: Path) -> tuple[str, str]:
+    from conchshell.io import state_dict_sha256
+    from conchshell.models.jukebox.checkpoint import check_hps
+    from conchshell.models.jukebox.presets import merge_hps, preset_hps
+
     digest = state_dict_sha256(_state_dict(ckpt, "model"))
     preset = _field(ckpt, "preset", str, optional=True) or "jukebox-5b"
     hps = merge_hps(preset_hps(preset if preset == "demo" else "jukebox-5b"), _field(ckpt, "hps", dict, optional=True))
@@ -96,20 +106,27 @@ def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
     level, step, config = _field(ckpt, "level", str), _field(ckpt, "step", int), _field(ckpt, "config", dict)
     profile = config.get("profile", "?")
     _state_dict(ckpt, "generator")
-    text = f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}"
+    g_config = _field(ckpt, "generator_config", dict)
+    width = g_config.get("in_channels", 2048)
+    width = width if isinstance(width, int) and not isinstance(width, bool) else 2048
+    text = (f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}, "
+            f"reads {width}-channel S-T features")
     if level != cfg.level:
         text += f"  [stale: params say level={cfg.level}]"
+    if width != I3D_FEATURE_DIMS[cfg.i3d.arch]:
+        text += f"  [stale: i3d.arch={cfg.i3d.arch} gives {I3D_FEATURE_DIMS[cfg.i3d.arch]} channels; re-run train_gan]"
     return text, None
 
 
-def _store(path: Path, vqvae_hash: str | None) -> str:
-    import h5py
-
+def _store(path: Path, vqvae_hash: str | None, cfg: Config) -> str:
     if not path.is_file():
         return f"{path}: missing (run `dvc repro`)"
+    import h5py
+
     try:
         with h5py.File(path, "r") as f:
             count, attrs = len(f["ids"]), dict(f.attrs)
+            st_shape = tuple(f["st_features"].shape[1:]) if "st_features" in f else None
     except (OSError, KeyError) as err:
         return f"{path}: unreadable ({err})"
     if "vqvae_sha256" in attrs:
@@ -117,5 +134,9 @@ def _store(path: Path, vqvae_hash: str | None) -> str:
         if vqvae_hash is not None and attrs["vqvae_sha256"] != vqvae_hash:
             text += "  [stale: made by another VQ-VAE; re-run encode_audio]"
         return f"{path}: {text}"
-    pretrained = "Kinetics weights" if attrs.get("i3d_pretrained") else "seeded random I3D"
-    return f"{path}: {count} pictures, S-T features from {attrs.get('image_encoder')} + {pretrained}"
+    arch = attrs.get("i3d_arch", "r50")  # stores made before i3d.arch existed came from the r50
+    pretrained = "pretrained weights" if attrs.get("i3d_pretrained") else "seeded random init"
+    text = f"{count} pictures, S-T features {list(st_shape or [])} from {attrs.get('image_encoder')} + I3D {arch} ({pretrained})"
+    if arch != cfg.i3d.arch:
+        text += f"  [stale: params say i3d.arch={cfg.i3d.arch}; re-run encode_images]"
+    return f"{path}: {text}"

@@ -1,9 +1,9 @@
 """Stage `encode_images`: every prepared picture → I3D S-T features and the TCNN's prediction.
 
 picture → ImageBranch (TCNN normalisation from models/tcnn.pt → TCNN → Algorithm 1 → frozen I3D) →
-data/features/images.h5: ids (manifest order, all splits), st_features float32 [N, 2048, T'],
-pred_label int64 [N], probs float32 [N, C]; attrs image_encoder, tcnn_sha256, i3d_sha256,
-i3d_pretrained, categories (json). Written atomically (conchshell.data.store.write_image_store).
+data/features/images.h5: ids (manifest order, all splits), st_features float32 [N, C, T'] (i3d.arch
+inception: [N, 1024, 2]; r50: [N, 2048, 9]), pred_label int64 [N], probs float32 [N, C]; attrs image_encoder,
+tcnn_sha256, i3d_arch, i3d_sha256, i3d_pretrained, categories (json). Written atomically (conchshell.data.store.write_image_store).
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         raise ConchError(f"{args.tcnn}: holds {tcnn.arch} but image_encoder is {cfg.image_encoder}; re-run train_tcnn")
     if tcnn_names != names:
         raise ConchError(f"{args.tcnn}: trained on categories {tcnn_names}, the prepared data has {names}; re-run train_tcnn")
-    i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed)
+    i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
     branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
     pictures = load_pictures(prepared, manifest, cfg.data.image_size)
     st, pred, probs = encode_pictures(branch, pictures, cfg.i3d.batch_size)
     attrs = {
         "image_encoder": tcnn.arch,
         "tcnn_sha256": state_dict_sha256(tcnn.state_dict()),
+        "i3d_arch": i3d.arch,
         "i3d_sha256": i3d.sha256(),
         "i3d_pretrained": bool(i3d.pretrained),
         "categories": json.dumps(names),

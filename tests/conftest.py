@@ -50,3 +50,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory, monkeypatch):
+    """The fast path's ONNX graph cache goes to a per-session temporary folder, never to ~/.cache."""
+    monkeypatch.setenv("CONCHSHELL_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))

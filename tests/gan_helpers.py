@@ -29,7 +29,9 @@ def tiny_codec(seed: int = 0) -> JukeboxCodec:
     return JukeboxCodec(tiny_vqvae(seed), RATE, RATE)
 
 
-def make_workspace(root: Path, seconds: float = 0.5, clips: int = 4, st_frames: int = 2, params: str = "") -> Path:
+def make_workspace(
+    root: Path, seconds: float = 0.5, clips: int = 4, st_frames: int = 2, params: str = "", st_channels: int = 2048
+) -> Path:
     """A repository-like folder: params.yaml, data/prepared/manifest.csv, data/features/*.h5, models/vqvae.pt.
 
     Two categories, `clips` clips of `seconds` seconds, two pictures per clip (all in train but one clip).
@@ -62,7 +64,7 @@ def make_workspace(root: Path, seconds: float = 0.5, clips: int = 4, st_frames: 
     rng = np.random.default_rng(2)
     write_image_store(
         root / "data/features/images.h5", list(manifest["id"]),
-        rng.standard_normal((m, 2048, st_frames)).astype(np.float32),
+        rng.standard_normal((m, st_channels, st_frames)).astype(np.float32),
         manifest["label"].to_numpy(), np.full((m, 2), 0.5, np.float32),
         {"image_encoder": "tcnn6", "tcnn_sha256": "x", "i3d_sha256": "y", "i3d_pretrained": False,
          "categories": json.dumps(["a", "b"])},

@@ -1,7 +1,7 @@
 """`conchshell generate`: pictures of every kind → valid 8 s wavs; bad input → named, exit 2, no traceback.
 
 The models are tiny random ones saved in the contract layouts (tcnn.pt, vqvae.pt, gan.pt); the I3D is
-replaced by a tiny stand-in with the same output shape [B, 2048, 9] so the tests stay fast.
+replaced by a tiny stand-in with the default arch's feature width, [B, 1024, 9], so the tests stay fast.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyI3D(nn.Module):
-    """Stand-in for I3DFeatures: video [B,3,18,H,W] → [B,2048,9]."""
+    """Stand-in for I3DFeatures (arch inception, 1024 channels): video [B,3,18,H,W] → [B,1024,9]."""
 
     def __init__(self):
         super().__init__()
-        self.proj = nn.Conv1d(3, 2048, 1, stride=2)
+        self.proj = nn.Conv1d(3, 1024, 1, stride=2)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.proj(video.mean(dim=(-2, -1)))
@@ -64,7 +64,7 @@ def make_models(models: Path, level: str = "high", image_size: int = 64) -> Path
     vqvae = tiny_vqvae()
     save_vqvae(vqvae, models / "vqvae.pt", "demo", 16000)
     frames = JukeboxCodec(vqvae, 16000).frames(LEVEL_INDEX[level], NUM_SAMPLES)
-    config = generator_config(level, frames, size="demo", width=0.01, num_classes=len(CATEGORIES))
+    config = generator_config(level, frames, size="demo", width=0.01, in_channels=1024, num_classes=len(CATEGORIES))
     g = build_generator(config)
     save_torch(
         {"level": level, "generator": g.state_dict(), "generator_config": config, "categories": CATEGORIES,
@@ -84,7 +84,7 @@ def params(tmp_path) -> str:
 
 @pytest.fixture
 def models(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0: TinyI3D())
+    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     return make_models(tmp_path / "models")
 
 

@@ -1,41 +1,69 @@
-"""I3D (pytorchvideo's ResNet-50 `i3d_r50`, 8×8 Kinetics-400 setting) as a frozen S-T feature extractor.
+"""The frozen I3D feature extractor: time-image features [B,3,T,H,W] → S-T features [B,C,T'].
 
-The network is built locally (never downloaded). Its weights come from a local Kinetics-400
-checkpoint in pytorchvideo's `.pyth` layout (a dict whose `model_state` is the state dict of
-`i3d_r50`, keys `blocks.0.conv.weight` … `blocks.6.proj.bias`) when one is given, otherwise from a
-fixed-seed random initialisation — features then carry no Kinetics knowledge.
+Two architectures (`i3d.arch` in params.yaml):
 
-S-T features: the last ResNet stage's output [B, 2048, T', H/32, W/32] averaged over space →
-[B, 2048, T']. For 18 input frames T' = 9 (the max-pool after the first stage halves time).
+- `inception` (default): Inception-I3D (`conchshell.models.inception_i3d`), the network the authors used.
+  S-T features = `extract_features` (Mixed_5c, [2,7,7] stride-1 average pool) averaged over space →
+  [B,1024,T'], T' = 2 for 18 frames (the authors flatten these same [1024,2] values to 2048).
+  Weights: the public port's `rgb_imagenet.pt` layout (a bare state dict, `Conv3d_1a_7x7…`, `logits…`).
+- `r50`: pytorchvideo's ResNet-50 `i3d_r50` (8×8 Kinetics-400 setting). S-T features = the last ResNet
+  stage [B,2048,T',H/32,W/32] averaged over space → [B,2048,T'], T' = 9 for 18 frames. Weights:
+  pytorchvideo's `.pyth` layout (a dict whose `model_state` holds `blocks.0.conv.weight` …). pytorchvideo
+  is imported only here, only for this arch.
+
+Without a checkpoint the network is a fixed-seed random initialisation (features carry no pretrained
+knowledge). Never downloads anything.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
-from pytorchvideo.models.hub import i3d_r50
 from torch import nn
 
 from conchshell.errors import ConchError
 from conchshell.io import check_state_dict, load_torch, state_dict_sha256
+from conchshell.models.inception_i3d import InceptionI3d
 
+ARCHS = ("inception", "r50")
+DEFAULT_ARCH = "inception"
+#: Channels of the S-T features per arch.
+FEATURE_DIMS = {"inception": 1024, "r50": 2048}
 #: `i3d_r50.blocks`: 0 stem, 1 res2, 2 temporal max-pool, 3 res3, 4 res4, 5 res5, 6 head.
-LAST_STAGE = 5
-FEATURE_DIM = 2048
+R50_LAST_STAGE = 5
+#: What each arch's checkpoint looks like, for the error messages.
+LAYOUTS = {
+    "inception": "an Inception-I3D state dict (rgb_imagenet.pt layout: Conv3d_1a_7x7…Mixed_5c, logits)",
+    "r50": "a pytorchvideo i3d_r50 checkpoint (.pyth: a dict with `model_state`, keys blocks.0…blocks.6)",
+}
 
 
-def temporal_length(num_frames: int) -> int:
-    """T' of the S-T features for `num_frames` input frames (18 → 9)."""
-    return (num_frames - 1) // 2 + 1
+def feature_dim(arch: str = DEFAULT_ARCH) -> int:
+    """Channels of the S-T features of `arch` (inception 1024, r50 2048)."""
+    return FEATURE_DIMS[_check_arch(arch)]
+
+
+def temporal_length(num_frames: int, arch: str = DEFAULT_ARCH) -> int:
+    """T' of the S-T features for `num_frames` input frames (inception 18 → 2, r50 18 → 9)."""
+    if _check_arch(arch) == "r50":
+        return (num_frames - 1) // 2 + 1
+    t = math.ceil(math.ceil(math.ceil(num_frames / 2) / 2) / 2)  # Conv3d_1a, MaxPool3d_4a, MaxPool3d_5a: stride 2
+    return max(t - 1, 1)  # the final average pool spans 2 frames (clipped to 1 on a 1-frame map)
 
 
 class I3DFeatures(nn.Module):
-    """Frozen I3D: `forward(video [B,3,T,H,W]) -> [B,2048,T']` (T = 18 → T' = 9), eval mode, no grads."""
+    """Frozen I3D: `forward(video [B,3,T,H,W]) -> [B, feature_dim, T']`, eval mode, no grads.
 
-    def __init__(self, net: nn.Module, pretrained: bool = False):
+    `arch` is inception (net an InceptionI3d) or r50 (net pytorchvideo's i3d_r50).
+    """
+
+    def __init__(self, net: nn.Module, arch: str = DEFAULT_ARCH, pretrained: bool = False):
         super().__init__()
         self.net = net
+        self.arch = _check_arch(arch)
+        self.feature_dim = FEATURE_DIMS[self.arch]
         self.pretrained = pretrained
         self.net.eval()
         self.net.requires_grad_(False)
@@ -45,42 +73,80 @@ class I3DFeatures(nn.Module):
         return super().train(False)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
+        if self.arch == "inception":
+            return self.net.extract_features(video).mean(dim=(-2, -1))
         h = video
-        for block in self.net.blocks[: LAST_STAGE + 1]:
+        for block in self.net.blocks[: R50_LAST_STAGE + 1]:
             h = block(h)
         return h.mean(dim=(-2, -1))
 
     def sha256(self) -> str:
-        """Identifies the weights (`conchshell.io.state_dict_sha256` of the i3d_r50 state dict)."""
+        """Identifies the weights (`conchshell.io.state_dict_sha256` of the network's state dict)."""
         return state_dict_sha256(self.net.state_dict())
 
 
-def make_i3d_r50(seed: int = 0) -> nn.Module:
-    """pytorchvideo's i3d_r50 architecture with a fixed-seed random initialisation (no download)."""
-    devices = []
-    with torch.random.fork_rng(devices=devices):
+def make_net(arch: str = DEFAULT_ARCH, seed: int = 0, num_classes: int = 400) -> nn.Module:
+    """The bare network of `arch` with a fixed-seed random initialisation (no download)."""
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if _check_arch(arch) == "inception":
+            return InceptionI3d(num_classes=num_classes, in_channels=3)
+        from pytorchvideo.models.hub import i3d_r50  # heavy (torchvision, sympy): only for this arch
+
         return i3d_r50(pretrained=False)
 
 
-def build_i3d(checkpoint: str | os.PathLike | None = None, seed: int = 0) -> I3DFeatures:
-    """The frozen feature extractor, with the weights of `checkpoint` when given, else seeded init."""
-    net = make_i3d_r50(seed)
+def build_i3d(checkpoint: str | os.PathLike | None = None, seed: int = 0, arch: str = DEFAULT_ARCH) -> I3DFeatures:
+    """The frozen feature extractor of `arch`, with the weights of `checkpoint` when given, else seeded init.
+
+    An Inception checkpoint may have any number of logits classes (rgb_imagenet.pt 400, rgb_charades.pt
+    157); the features do not use them.
+    """
     if checkpoint is None:
-        return I3DFeatures(net, pretrained=False)
-    load_i3d_weights(net, checkpoint)
-    return I3DFeatures(net, pretrained=True)
-
-
-def load_i3d_weights(net: nn.Module, checkpoint: str | os.PathLike) -> None:
-    """Load a pytorchvideo `.pyth` (dict with `model_state`) into `net`; ConchError on any mismatch."""
-    state = load_torch(checkpoint, "I3D checkpoint")
-    if isinstance(state, dict) and "model_state" in state:
-        state = state["model_state"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConchError(f"{checkpoint}: not an I3D checkpoint (expected a dict with a `model_state` state dict)")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    check_state_dict(net.state_dict(), state, checkpoint, "not an i3d_r50 checkpoint")
+        return I3DFeatures(make_net(arch, seed), arch, pretrained=False)
+    state = read_i3d_checkpoint(checkpoint, arch)
+    logits = state.get("logits.conv3d.weight")
+    num_classes = int(logits.shape[0]) if arch == "inception" and logits is not None and logits.dim() == 5 else 400
+    net = make_net(arch, seed, num_classes)
+    what = "not an Inception-I3D checkpoint" if arch == "inception" else "not an i3d_r50 checkpoint"
+    check_state_dict(net.state_dict(), state, checkpoint, what)
     net.load_state_dict(state)
+    return I3DFeatures(net, arch, pretrained=True)
 
 
+def checkpoint_arch(state: object) -> str | None:
+    """Which arch's layout a loaded checkpoint has (inception | r50), or None when it is neither."""
+    if isinstance(state, dict) and isinstance(state.get("model_state"), dict):
+        return "r50"
+    if not isinstance(state, dict) or not state or not all(isinstance(k, str) for k in state):
+        return None
+    keys = [k.removeprefix("module.") for k in state]
+    if any(k.startswith(("Conv3d_1a_7x7.", "Mixed_")) for k in keys):
+        return "inception"
+    if any(k.startswith("blocks.") for k in keys):
+        return "r50"
+    return None
+
+
+def read_i3d_checkpoint(checkpoint: str | os.PathLike, arch: str = DEFAULT_ARCH) -> dict[str, torch.Tensor]:
+    """The state dict in `checkpoint` (weights_only; `module.` stripped); one-line ConchError for another layout."""
+    _check_arch(arch)
+    state = load_torch(checkpoint, "I3D checkpoint")
+    found = checkpoint_arch(state)
+    if found is None:
+        raise ConchError(f"{checkpoint}: not an I3D checkpoint (i3d.arch {arch} expects {LAYOUTS[arch]})")
+    if found != arch:
+        raise ConchError(
+            f"{checkpoint}: holds {LAYOUTS[found].split(' (')[0]}, but i3d.arch is {arch}; set i3d.arch: {found}"
+        )
+    if arch == "r50":
+        state = state["model_state"]
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConchError(f"{checkpoint}: not an I3D checkpoint (expected {LAYOUTS[arch]})")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _check_arch(arch: str) -> str:
+    if arch not in ARCHS:
+        raise ValueError(f"I3D arch {arch!r}: choose one of {' | '.join(ARCHS)}")
+    return arch

@@ -2,7 +2,8 @@
 
 pictures [B,3,H,W] in [0,1] → normalise with the training set's mean/std (exactly the training
 preprocessing, `conchshell.models.tcnn.normalise`) → TCNN classifier path → probs [B,C], and TCNN
-time path → Algorithm 1 → time-image features [B,3,18,H,W] → frozen I3D → S-T features [B,2048,T'].
+time path → Algorithm 1 → time-image features [B,3,18,H,W] → frozen I3D → S-T features [B,C_st,T']
+(C_st = `i3d.feature_dim`: 1024 with T' = 2 for Inception-I3D, 2048 with T' = 9 for the ResNet-50 I3D).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from conchshell.models.tcnn import TCNN, frames_to_video, normalise
 
 
 class ImageBranch(nn.Module):
-    """`forward(pictures [B,3,H,W] in [0,1]) -> (st [B,2048,T'], probs [B,C])`; frozen, eval mode."""
+    """`forward(pictures [B,3,H,W] in [0,1]) -> (st [B,C_st,T'], probs [B,C])`; frozen, eval mode."""
 
     def __init__(self, tcnn: TCNN, i3d: I3DFeatures, mean, std, arch: str):
         super().__init__()
@@ -50,7 +51,7 @@ class ImageBranch(nn.Module):
 def encode_pictures(
     branch: ImageBranch, pictures: torch.Tensor, batch_size: int = 2, progress: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Batched ImageBranch over pictures uint8 [N,H,W,3] → (st [N,2048,T'], pred long [N], probs [N,C])."""
+    """Batched ImageBranch over pictures uint8 [N,H,W,3] → (st [N,C_st,T'], pred long [N], probs [N,C])."""
     sts, probs = [], []
     for start in tqdm(range(0, len(pictures), batch_size), desc="encode pictures", disable=not progress):
         st, p = branch(to_tensor(pictures[start : start + batch_size].numpy()))

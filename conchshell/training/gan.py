@@ -109,12 +109,13 @@ def codebook_scale(codec: nn.Module, level: int, untrained: float = 100.0) -> fl
 
 
 def build_models(
-    cfg: Config, frames: int, num_classes: int, out_scale: float = 100.0
+    cfg: Config, frames: int, num_classes: int, in_channels: int = 2048, out_scale: float = 100.0
 ) -> tuple[Generator, Discriminator, dict]:
-    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`."""
+    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`; G reads `in_channels`-wide
+    S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent by `out_scale`."""
     torch.manual_seed(cfg.seed)
     g_config = generator_config(
-        cfg.level, frames, cfg.gan.size, cfg.gan.width, num_classes=num_classes, out_scale=out_scale
+        cfg.level, frames, cfg.gan.size, cfg.gan.width, in_channels, num_classes, out_scale=out_scale
     )
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
@@ -348,14 +349,15 @@ def train_gan(
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
-    g, d, g_config = build_models(cfg, frames, len(categories), out_scale)
+    g, d, g_config = build_models(cfg, frames, len(categories), int(sample["st"].shape[0]), out_scale)
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
     loss_fn = ConchShellLoss(codec, level, loss_weights(gan), gan.profile, gan.loss_window_seconds).to(env.device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
-    run_inputs = {**inputs, "vqvae_state": vqvae_sha256, "pairs": str(len(dataset)), "code": code_sha256()}
+    run_inputs = {**inputs, "vqvae_state": vqvae_sha256, "pairs": str(len(dataset)), "code": code_sha256(),
+                  "st_channels": str(g_config["in_channels"])}
     print_ = fingerprint(cfg, run_inputs)
     start, history = try_resume(ckpt_path, print_, g, d, opts, scheds)
     if env.world > 1:

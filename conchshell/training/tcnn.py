@@ -16,12 +16,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
 from tqdm import tqdm
 
 from conchshell.config import TCNNConfig
@@ -29,6 +28,10 @@ from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, save_torch
 from conchshell.models.tcnn import ARCHS, MIN_IMAGE_SIZE, TCNN, normalise
+
+if TYPE_CHECKING:  # torchvision and pandas take seconds to import: `conchshell generate` (load_tcnn) needs neither
+    import pandas as pd
+    from torchvision.transforms import v2
 
 CHECKPOINT_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
 
@@ -58,6 +61,8 @@ def preprocess(pictures: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) ->
 
 def make_augment(size: int) -> v2.Transform:
     """Per-picture augmentation of a float [3,H,W] tensor in [0,1]."""
+    from torchvision.transforms import v2
+
     return v2.Compose(
         [
             v2.RandomHorizontalFlip(),
