@@ -9,6 +9,7 @@ any pixel is decoded), and anything Pillow cannot read.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -44,13 +45,15 @@ def decode_picture(data: bytes, name: str, size: int, max_pixels: int = MAX_PIXE
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise _bomb(name, f"{width}×{height}", max_pixels)
+                    raise _bomb(name, f"{width}×{height} ({width * height / 1e6:.0f} megapixels)", max_pixels)
                 img.load()
                 rgb = to_rgb(ImageOps.exif_transpose(img))
     except UploadRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise _bomb(name, "its declared size", max_pixels) from err
+        declared = re.search(r"\((\d+) pixels\)", str(err))  # Pillow's own limit, hit while opening
+        dims = f"{int(declared.group(1)) / 1e6:.0f} megapixels" if declared else "its declared size"
+        raise _bomb(name, dims, max_pixels) from err
     except UnidentifiedImageError as err:
         raise UploadRefused(f"{name}: not a picture (no image format Pillow reads recognises it)") from err
     except Exception as err:  # noqa: BLE001 - Pillow raises many types for bad files
