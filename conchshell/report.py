@@ -123,6 +123,14 @@ def sample_section(sample: ReportSample, sample_rate: int) -> str:
     return f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
 
 
+#: Where the blind listening test runs (`conchshell serve`); its MOS lands in metrics/listening.json.
+LISTENING_LINK = (
+    '<p class="listening">Human ratings: start the blind listening test with <code>uv run conchshell serve</code> '
+    'and open <a href="http://127.0.0.1:7860/listen">http://127.0.0.1:7860/listen</a>; '
+    "<code>dvc repro listening</code> turns the ratings into MOS ± 95% CI per system and scale "
+    "(<code>metrics/listening.json</code>).</p>"
+)
+
 _STYLE = """
 body{font-family:sans-serif;margin:2em;max-width:1400px}
 table.metrics{border-collapse:collapse}table.metrics td,table.metrics th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -144,7 +152,7 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
         "of generated pieces an audio classifier trained on real pieces assigns to the picture's category; "
         "Fréchet: distance between real and generated pieces in that classifier's embedding space (lower is better); "
         "ceiling: the same scores for the VQ-VAE reconstruction of the ground truth.</p>"
-        f"<h2>Samples</h2>{body}</body></html>\n"
+        f"{LISTENING_LINK}<h2>Samples</h2>{body}</body></html>\n"
     )
 
 

@@ -354,3 +354,10 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
 def test_serve_rejects_a_bad_port(capsys):
     assert cli.main(["serve", "--port", "70000"]) == 2
     assert capsys.readouterr().err.strip() == "error: --port: must be 1..65535, got 70000"
+
+
+def test_the_report_links_to_the_listening_test():
+    from conchshell.report import render_report
+
+    page = render_report("t", {"val.pesq": 1.0}, [], 16000)
+    assert '<a href="http://127.0.0.1:7860/listen">' in page and "dvc repro listening" in page
