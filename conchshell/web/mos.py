@@ -74,7 +74,7 @@ def figure_png(summary: dict) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.0, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.0, 3.5), dpi=100)
     width = 0.8 / len(SYSTEMS)
     total = 0
     for k, system in enumerate(SYSTEMS):
@@ -87,7 +87,7 @@ def figure_png(summary: dict) -> bytes:
     ax.set_xticks(np.arange(len(SCALES)), [f"{name}-MOS" for _, name in SCALES])
     ax.set_ylim(0, 5.5)
     ax.set_ylabel("MOS (1–5), 95% CI")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(SYSTEMS), frameon=False)
     if total == 0:
         ax.text(1.0, 2.5, "no ratings yet", ha="center", va="center", fontsize=14, color="gray")
     fig.tight_layout()
