@@ -136,6 +136,18 @@ def test_a_bad_upload_shows_the_error(browser, served, tmp_path):
     assert "Traceback" not in page.content()
 
 
+def test_a_dropped_file_is_uploaded(browser, served):
+    base, _ = served
+    page = browser.new_page()
+    page.goto(base + "/")
+    dropped = page.evaluate_handle(
+        "() => { const t = new DataTransfer(); t.items.add(new File(['GIF89a, not really'], 'dropped.gif')); return t; }"
+    )
+    with page.expect_navigation():
+        page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    assert page.inner_text("#error").startswith("dropped.gif: not a picture")
+
+
 def test_three_ratings_reach_sqlite_and_the_listening_stage(browser, served, tmp_path):
     base, settings = served
     page = browser.new_page(viewport={"width": 1000, "height": 900})
