@@ -80,6 +80,14 @@ def served(tmp_path, monkeypatch, one_thread):
         yield base, settings
 
 
+def new_page(browser, **options):
+    """A page with generous timeouts: CI machines are shared, and a loaded one is slow, not broken."""
+    page = browser.new_page(**options)
+    page.set_default_timeout(120_000)
+    page.set_default_navigation_timeout(120_000)
+    return page
+
+
 def screenshot(page, tmp_path: Path, name: str) -> Path:
     folder = Path(os.environ.get("CONCHSHELL_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,12 +111,12 @@ def test_upload_a_picture_and_hear_it(browser, served, tmp_path):
     base, _ = served
     picture = tmp_path / "sunset.jpg"
     Image.new("RGB", (320, 240), (240, 120, 40)).save(picture)
-    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page = new_page(browser, viewport={"width": 1000, "height": 800})
     page.goto(base + "/")
-    page.wait_for_function("fetch('/status').then(r => r.json()).then(s => s.state === 'ready')", timeout=60_000)
+    page.wait_for_function("fetch('/status').then(r => r.json()).then(s => s.state === 'ready')")
     page.set_input_files("#picture", str(picture))
     page.click("#submit")
-    page.wait_for_selector("#result-audio", timeout=120_000)
+    page.wait_for_selector("#result-audio")
     state = page.evaluate(AUDIO_STATE, "#result-audio")
     assert state["error"] is None and state["canPlay"] in ("maybe", "probably")
     assert state["duration"] == pytest.approx(8.0, abs=1e-3)
@@ -127,7 +135,7 @@ def test_a_bad_upload_shows_the_error(browser, served, tmp_path):
     base, _ = served
     bad = tmp_path / "holiday.png"
     bad.write_text("these are words, not pixels")
-    page = browser.new_page()
+    page = new_page(browser)
     page.goto(base + "/")
     page.set_input_files("#picture", str(bad))
     page.click("#submit")
@@ -138,7 +146,7 @@ def test_a_bad_upload_shows_the_error(browser, served, tmp_path):
 
 def test_a_dropped_file_is_uploaded(browser, served):
     base, _ = served
-    page = browser.new_page()
+    page = new_page(browser)
     page.goto(base + "/")
     dropped = page.evaluate_handle(
         "() => { const t = new DataTransfer(); t.items.add(new File(['GIF89a, not really'], 'dropped.gif')); return t; }"
@@ -150,7 +158,7 @@ def test_a_dropped_file_is_uploaded(browser, served):
 
 def test_three_ratings_reach_sqlite_and_the_listening_stage(browser, served, tmp_path):
     base, settings = served
-    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page = new_page(browser, viewport={"width": 1000, "height": 900})
     page.goto(base + "/listen")
     assert "I2M-MOS: Does the music fit the picture?" in page.inner_text(".scales")
     page.fill("#name", "Rita Rater")
