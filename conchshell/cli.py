@@ -4,6 +4,7 @@
                        [--device cpu|cuda] [--denoise] [--batch-size N] [--params FILE]
                        [--backend auto|onnxruntime|eager]
     conchshell info [--models DIR] [--features DIR]
+    conchshell serve [--models DIR] [--host 127.0.0.1] [--port 7860] [--ratings PATH]
 
 One 8 s, 16 kHz mono wav per picture. With one picture, OUT may name the wav file; otherwise OUT is a
 folder and each piece is written to OUT/<picture stem>.wav (`-1`, `-2`, ... when names clash). Every
@@ -44,7 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
     info.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
+    add_serve_parser(commands)
     return parser
+
+
+def add_serve_parser(commands) -> None:
+    """`conchshell serve`: the Try-it page and the blind listening test (conchshell/web)."""
+    serve = commands.add_parser("serve", help="web page: hear a picture, and a blind listening test")
+    serve.add_argument("--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--ratings", default="listening/ratings.sqlite", help="SQLite ratings database")
+    serve.add_argument("--samples", default=str(paths.SAMPLES), help="the evaluate stage's samples (default samples)")
+    serve.add_argument("--prepared", default=str(paths.PREPARED), help="prepared data (val pictures, manifest)")
+    serve.add_argument("--params", default=str(paths.PARAMS), help="params.yaml giving i3d.checkpoint and seed")
+    serve.add_argument("--level", choices=tuple(LEVELS), help="Jukebox level; must match the trained generator")
+    serve.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    serve.add_argument("--max-upload-mb", type=float, default=20.0, help="largest picture upload (default 20 MB)")
 
 
 def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
@@ -131,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "serve":
+        from conchshell.web.serve import run_serve  # web dependencies only for this command
+
+        return run_serve(args)
     from conchshell.info import describe
 
     print("\n".join(describe(load_config(args.params), Path(args.models), Path(args.features))))

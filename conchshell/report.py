@@ -172,6 +172,14 @@ def sample_section(sample: ReportSample, sample_rate: int) -> str:
     return f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
 
 
+#: Where the blind listening test runs (`conchshell serve`); its MOS lands in metrics/listening.json.
+LISTENING_LINK = (
+    '<p class="listening">Human ratings: start the blind listening test with <code>uv run conchshell serve</code> '
+    'and open <a href="http://127.0.0.1:7860/listen">http://127.0.0.1:7860/listen</a>; '
+    "<code>dvc repro listening</code> turns the ratings into MOS ± 95% CI per system and scale "
+    "(<code>metrics/listening.json</code>).</p>"
+)
+
 _STYLE = """
 body{font-family:sans-serif;margin:2em;max-width:1400px}
 table.metrics{border-collapse:collapse}table.metrics td,table.metrics th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -199,7 +207,7 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
         "pitch-class cosine, key agreement and mir_eval's weighted key score, note-onset F1 (50 ms), and note "
         "density and pitch range as generated/ground-truth ratios (1 is ideal); transcriber onset F1 is the "
         "transcriber's own accuracy on the demo's known notes (README, Metrics).</p>"
-        f"{extra}<h2>Samples</h2>{body}</body></html>\n"
+        f"{extra}{LISTENING_LINK}<h2>Samples</h2>{body}</body></html>\n"
     )
 
 

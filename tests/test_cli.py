@@ -275,17 +275,18 @@ def test_a_really_unwritable_folder_is_one_line(models, pictures, params, tmp_pa
 
 
 def test_a_full_disk_costs_only_that_piece(models, pictures, params, tmp_path, capsys, monkeypatch):
-    """libsndfile failing on one file: one line naming it; the other pictures still get their music."""
-    import soundfile
+    """The disk filling up while one wav is written: one line naming it; the other pictures still get their music."""
+    import errno
+    from pathlib import Path
 
-    real_write = soundfile.write
+    real_write = Path.write_bytes
 
-    def full_for_gray(file, *args, **kwargs):
-        if ".gray.wav." in str(file):
-            raise soundfile.LibsndfileError(0x2, "Error writing: No space left on device")
-        return real_write(file, *args, **kwargs)
+    def full_for_gray(self, data):
+        if ".gray.wav." in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
 
-    monkeypatch.setattr(soundfile, "write", full_for_gray)
+    monkeypatch.setattr(Path, "write_bytes", full_for_gray)
     out = tmp_path / "out"
     assert run([pictures["gray"], pictures["png"], pictures["rgba"]], out, models, params, "--batch-size", "1") == 2
     captured = capsys.readouterr()

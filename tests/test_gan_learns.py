@@ -56,7 +56,7 @@ def test_warmup_loss_falls_and_output_follows_the_category(tmp_path):
     with torch.no_grad():  # a trained-looking codebook: entries spread over about ±2
         codec.vqvae.bottleneck.level_blocks[2].k.copy_(torch.randn(32, 64, generator=torch.Generator().manual_seed(3)))
     data = category_dataset(codec)
-    ckpt, result = train_gan(cfg, data, codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live")
+    ckpt, result = train_gan(cfg, data, codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live", inputs={})
     losses = logged(tmp_path, "g_latent")
     assert len(losses) == 60 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
@@ -78,7 +78,7 @@ def test_paper_warmup_trains_g_on_the_decoder_terms_before_d_joins(tmp_path):
     """Paper warm-up: G's wave and mel terms (through the decoder) are logged from step 1, D's only after."""
     params = write_params(tmp_path, "paper", 6, 4)
     codec = tiny_codec()
-    train_gan(load_config(params), category_dataset(codec), codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live")
+    train_gan(load_config(params), category_dataset(codec), codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live", inputs={})
     mel = logged(tmp_path, "g_mel")
     assert len(mel) == 6 and all(math.isfinite(v) for v in mel)
     assert len(logged(tmp_path, "d_hinge")) == 2  # D trains only after the warm-up

@@ -1,0 +1,18 @@
+"""`conchshell serve`: a local web app with two pages, Try it and a blind listening test.
+
+Why Starlette + Jinja2 + uvicorn rather than Gradio: Gradio would add dozens of packages to our locked
+environment (FastAPI, pydantic, huggingface-hub, gradio-client, ...), its default theme asks a font CDN
+for its fonts and it reports usage analytics unless told not to; the listening test also needs plain
+forms, cookies and a SQLite write per rating, which Gradio's component model does not make simpler.
+A small ASGI app with server-rendered templates is a few hundred lines we control, serves every byte
+itself (no CDN: our CSS and JS come from conchshell/web/static) and is driven by ordinary browser tests.
+
+Modules:
+    uploads   picture upload → RGB uint8 [size, size, 3], refusing oversize files and decompression bombs
+    composer  the warm pipeline behind one lock: generation requests are queued, one at a time
+    ratings   the SQLite ratings database (transactional writes, one file)
+    trials    the listening test's sample pool and blind, randomised trial choice
+    mos       ratings → MOS, 95% confidence interval and count per system and scale; its figure
+    app       the Starlette application (routes, templates)
+    serve     `conchshell serve`: build the app and run uvicorn
+"""
