@@ -167,7 +167,7 @@ def sample_section(sample: ReportSample, sample_rate: int) -> str:
         )
     caption = (
         f"{html.escape(sample.id)} — category {html.escape(sample.category)}, "
-        f"the audio classifier hears {html.escape(sample.predicted_category)}"
+        f"the judge hears {html.escape(sample.predicted_category)}"
     )
     return f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
 
@@ -200,8 +200,9 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
         f"<body><h1>{html.escape(title)}</h1>{f'<p>{html.escape(notes)}</p>' if notes else ''}"
         f"<h2>Metrics</h2>{metrics_table(metrics)}"
         "<p>PESQ (wide-band) and STOI: higher is better; mel L1: lower is better; category agreement: the fraction "
-        "of generated pieces an audio classifier trained on real pieces assigns to the picture's category; "
-        "Fréchet: distance between real and generated pieces in that classifier's embedding space (lower is better); "
+        "of generated pieces the judge (trained on real pieces; judge.val_accuracy says how many real val pieces it "
+        "recognises) assigns to the picture's category; "
+        "Fréchet: distance between real and generated pieces in the judge's embedding space (lower is better); "
         "ceiling: the same scores for the VQ-VAE reconstruction of the ground truth.</p>"
         "<p>Music scores compare piano transcriptions (basic-pitch) of the generated piece and the ground truth: "
         "pitch-class cosine, key agreement and mir_eval's weighted key score, note-onset F1 (50 ms), and note "

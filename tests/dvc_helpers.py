@@ -26,7 +26,7 @@ TINY = {
     "i3d": {"batch_size": 8},
     "gan": {"width": 0.02, "steps": 4, "batch_size": 4, "loss_window_seconds": 0.1, "checkpoint_every": 2,
             "log_every": 1, "sample_every": 4},
-    "evaluate": {"samples": 1, "classifier_epochs": 1, "batch_size": 8},
+    "evaluate": {"samples": 1, "judge_epochs": 5, "batch_size": 8},
 }
 
 

@@ -81,9 +81,9 @@ def test_judge_hears_the_demo_categories_on_held_out_pieces():
         waves = [demo_piece(f"{c}_piece_{i:03d}", c, seed=0, seconds=4.0) for c in cats for i in indices]
         return waves, [k for k in range(len(cats)) for _ in indices]
 
-    train_waves, train_labels = pieces(range(4))
+    train_waves, train_labels = pieces(range(6))
     held_waves, held_labels = pieces(range(10, 12))
-    judge = train_judge(train_waves, train_labels, len(cats), crops=2, epochs=150)
+    judge = train_judge(train_waves, train_labels, len(cats), crops=4, epochs=300)
     assert accuracy(judge, held_waves, held_labels) == 1.0
     noisy = [w + np.random.default_rng(1).normal(0, 0.1 * np.sqrt(np.mean(w**2)), len(w)).astype(np.float32)
              for w in held_waves]  # 20 dB SNR: a decoder's hiss must not change the verdict
@@ -145,7 +145,7 @@ def make_pipeline_outputs(root, level: str = "high"):
     write_audio_store(features / "audio.h5", [c for c, _ in clips], audio, codes, latents, attrs)
     n = len(rows)
     rng = np.random.default_rng(0)
-    write_image_store(features / "images.h5", [r[0] for r in rows], rng.standard_normal((n, 2048, 9)).astype(np.float32),
+    write_image_store(features / "images.h5", [r[0] for r in rows], rng.standard_normal((n, 1024, 2)).astype(np.float32),
                       np.array([r[2] for r in rows]), np.full((n, 2), 0.5, np.float32),
                       {"image_encoder": "tcnn6", "categories": json.dumps(CATEGORIES)})
     params = root / "params.yaml"

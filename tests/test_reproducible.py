@@ -62,7 +62,7 @@ def test_drop_riff_chunk_keeps_odd_sized_chunks():
 
 
 def test_prepare_twice_and_with_1_or_2_threads_gives_identical_bytes(tmp_path, bop_root):
-    demo = {"seed": 3, "data": {"pictures_per_category": 2, "pieces_per_category": 1, "seconds": 1.0, "image_size": 64}}
+    demo = {"seed": 3, "data": {"pictures_per_category": 2, "pieces_per_category": 2, "seconds": 1.0, "image_size": 64}}
     a = prepare(demo, tmp_path / "demo", "a", threads=1)
     b = prepare(demo, tmp_path / "demo", "b", threads=2)
     files = tree_bytes(a)

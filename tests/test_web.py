@@ -36,7 +36,7 @@ from conchshell.web.mos import mos_ci, summarise
 from conchshell.web.trials import fingerprint, load_pool
 from conchshell.web.uploads import UploadRefused, decode_picture
 from test_cli import TinyI3D, make_models
-from web_helpers import free_port, live_server, make_study, wait_ready
+from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))
@@ -220,10 +220,10 @@ def test_pool_needs_samples(tmp_path):
 
 @pytest.fixture
 def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
-    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0: TinyI3D())
+    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
     return Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
-                    samples=samples, prepared=prepared, params=tmp_path / "no-params.yaml",
+                    samples=samples, prepared=prepared, params=write_params(tmp_path),
                     max_upload_bytes=1 << 20)
 
 

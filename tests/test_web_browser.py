@@ -28,7 +28,7 @@ from PIL import Image
 from conchshell import generate
 from conchshell.web.app import Settings, create_app
 from test_cli import TinyI3D, make_models
-from web_helpers import live_server, make_study
+from web_helpers import live_server, make_study, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))
@@ -72,10 +72,10 @@ def browser():
 @pytest.fixture
 def served(tmp_path, monkeypatch, one_thread):
     """(base URL, settings) of a live app with tiny models and a two-picture listening study."""
-    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0: TinyI3D())
+    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
     settings = Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
-                        samples=samples, prepared=prepared, params=tmp_path / "no-params.yaml")
+                        samples=samples, prepared=prepared, params=write_params(tmp_path))
     with live_server(create_app(settings)) as base:
         yield base, settings
 

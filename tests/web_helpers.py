@@ -69,3 +69,12 @@ def wait_ready(client, base: str, timeout: float = 60.0) -> dict:
         if status["state"] != "loading" or time.monotonic() > deadline:
             return status
         time.sleep(0.1)
+
+
+def write_params(root) -> "Path":
+    """The pipeline's params file `generate` needs (seed 0, default I3D), as a run from the repository has."""
+    from pathlib import Path
+
+    params = Path(root) / "params.yaml"
+    params.write_text("seed: 0\n")
+    return params

@@ -54,6 +54,8 @@ class Composer:
         from conchshell.generate import load_pipeline
 
         try:
+            if not Path(self.models).is_dir():
+                raise ConchError(f"{self.models}: models folder not found (run `dvc repro`, or give --models DIR)")
             checkpoint, seed, arch = pipeline_settings(self.params)
             self._pipeline = load_pipeline(self.models, self.level, self.device, checkpoint, seed, arch)
             self._seed, self.image_size, self.state = seed, self._pipeline.image_size, "ready"
