@@ -73,6 +73,13 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
     ax.set_xlabel("s")
     ax.set_ylabel("mel band")
+    return _finish_png(fig, ax, title)
+
+
+def _finish_png(fig, ax, title: str) -> bytes:
+    """Title (when given), tight layout, PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -105,13 +112,7 @@ def piano_roll_png(ground_truth, generated, seconds: float, title: str = "") -> 
     ax.set_ylabel("MIDI pitch")
     ax.legend(handles=[Patch(label=f"{label} ({len(notes)} notes)", **style) for notes, label, style in styles],
               fontsize=6, loc="upper right")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _finish_png(fig, ax, title)
 
 
 def _format(value) -> str:
