@@ -20,11 +20,12 @@ SKIP = ("tests/", "benchmarks/", "docs/", "dvclive/", "metrics/", "plots/", "dvc
 
 #: Overrides of params.yaml that make the whole demo pipeline tiny.
 TINY = {
+    "level": "high",  # the cheapest level; the tests switch to low and back
     "data": {"pictures_per_category": 2, "pieces_per_category": 2, "seconds": 1.0, "image_size": 64},
     "vqvae": {"l_bins": 32, "width": 4, "depth": 1, "steps": 2, "batch_size": 2, "encode_batch_size": 8},
     "tcnn": {"epochs": 1, "batch_size": 8},
     "i3d": {"batch_size": 8},
-    "gan": {"width": 0.02, "steps": 4, "batch_size": 4, "loss_window_seconds": 0.1, "checkpoint_every": 2,
+    "gan": {"width": 0.02, "steps": 4, "warmup_steps": 2, "batch_size": 4, "loss_window_seconds": 0.1, "checkpoint_every": 2,
             "log_every": 1, "sample_every": 4},
     "evaluate": {"samples": 1, "judge_epochs": 5, "batch_size": 8},
 }
