@@ -24,8 +24,6 @@ are the musical facts the demo categories are defined by (`conchshell.data.demo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import librosa
 import numpy as np
 import torch
@@ -67,7 +65,9 @@ def tempo_histogram(y: np.ndarray, sample_rate: int, hop: int = 256) -> np.ndarr
     return hist / (hist.sum() + 1e-9)
 
 
-def random_crops(wave: np.ndarray, count: int, rng: np.random.Generator, min_fraction: float = 0.5) -> list[np.ndarray]:
+def random_crops(
+    wave: np.ndarray, count: int, rng: np.random.Generator, sample_rate: int, min_fraction: float = 0.5
+) -> list[np.ndarray]:
     """`count` random windows of wave [T] (`min_fraction`…1 of its length) at a random gain; every
     second one also `distort`ed, so the verdict rests on the music, not on how cleanly it is rendered."""
     crops = []
@@ -75,15 +75,15 @@ def random_crops(wave: np.ndarray, count: int, rng: np.random.Generator, min_fra
         length = int(len(wave) * rng.uniform(min_fraction, 1.0))
         start = int(rng.integers(0, len(wave) - length + 1))
         crop = wave[start : start + length] * rng.uniform(0.3, 1.0)
-        crops.append(distort(crop, rng) if k % 2 else crop.astype(np.float32))
+        crops.append(distort(crop, rng, sample_rate) if k % 2 else crop.astype(np.float32))
     return crops
 
 
-def distort(wave: np.ndarray, rng: np.random.Generator, snr_db: tuple = (5.0, 40.0)) -> np.ndarray:
+def distort(wave: np.ndarray, rng: np.random.Generator, sample_rate: int, snr_db: tuple = (5.0, 40.0)) -> np.ndarray:
     """What a lossy decoder does to a piece [T], drawn at random: a short smearing reverb (decaying noise,
     time constant 20–120 ms, 0–60 % wet), a spectral tilt (one-pole filter) and white noise at `snr_db`."""
     x = torch.from_numpy(np.asarray(wave, np.float32))
-    tau = rng.uniform(0.02, 0.12) * 16000
+    tau = rng.uniform(0.02, 0.12) * sample_rate
     t = np.arange(int(4 * tau))
     tail = torch.from_numpy((rng.normal(size=len(t)) * np.exp(-t / tau)).astype(np.float32))
     wet = torchaudio.functional.fftconvolve(x, tail / tail.norm())[: len(x)]
@@ -113,15 +113,6 @@ class Judge(nn.Module):
         return self.head(self.embed(features))
 
 
-@dataclass
-class JudgeFit:
-    """A fitted judge and what it scored on held-out real pieces (NaN when there are none)."""
-
-    judge: Judge
-    val_accuracy: float
-    train_accuracy: float
-
-
 def features_of(waves, sample_rate: int) -> torch.Tensor:
     """Pieces [N, T] (array, tensor or list of [T]) → features [N, F]."""
     return torch.from_numpy(np.stack([music_features(np.asarray(w), sample_rate) for w in waves]))
@@ -148,7 +139,7 @@ def train_judge(
     pieces, targets = [], []
     for wave, label in zip(waves, labels.tolist()):
         wave = np.asarray(wave, np.float32)
-        for piece in [wave, *random_crops(wave, crops, rng)]:
+        for piece in [wave, *random_crops(wave, crops, rng, sample_rate)]:
             pieces.append(piece)
             targets.append(label)
     x = features_of(pieces, sample_rate)

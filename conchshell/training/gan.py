@@ -100,6 +100,14 @@ def _check_finite(loss: torch.Tensor, who: str, step: int, saved: int, ckpt: Pat
     )
 
 
+def _descend(loss: torch.Tensor, optimiser, who: str, step: int, saved: int, ckpt: Path, env: Dist) -> None:
+    """One optimiser step on `loss`, after every rank agrees it is finite (`_check_finite`)."""
+    _check_finite(loss, who, step, saved, ckpt, env)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
 # -- models, losses, optimisers ------------------------------------------------------------------------
 def codebook_scale(codec: nn.Module, level: int, untrained: float = 100.0) -> float:
     """1.1 × the largest |entry| of `level`'s codebook: the range G's latent needs before it is quantised
@@ -410,10 +418,7 @@ def _warmup_step(
     with autocast:
         fake = g(batch["st"], batch["label"]).float()
         loss, terms = loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], step_generator(seed, env.rank, step))
-    _check_finite(loss, "G warm-up", step, saved, ckpt, env)
-    opt_g.zero_grad(set_to_none=True)
-    loss.backward()
-    opt_g.step()
+    _descend(loss, opt_g, "G warm-up", step, saved, ckpt, env)
     return {k: float(v) for k, v in terms.items()}
 
 
@@ -423,18 +428,12 @@ def _gan_step(g, d, loss_fn: ConchShellLoss, batch: dict, opts, scheds, autocast
     with autocast:
         fake = g(batch["st"], batch["label"]).float()
         d_loss, d_terms = loss_fn.discriminator_loss(d, batch["latent"], fake)
-    _check_finite(d_loss, "D", step, saved, ckpt, env)
-    opts[1].zero_grad(set_to_none=True)
-    d_loss.backward()
-    opts[1].step()
+    _descend(d_loss, opts[1], "D", step, saved, ckpt, env)
     with autocast:
         g_loss, g_terms = loss_fn.generator_loss(
             d, batch["latent"], fake, batch["audio"], batch["codes"], step_generator(seed, env.rank, step)
         )
-    _check_finite(g_loss, "G", step, saved, ckpt, env)
-    opts[0].zero_grad(set_to_none=True)
-    g_loss.backward()
-    opts[0].step()
+    _descend(g_loss, opts[0], "G", step, saved, ckpt, env)
     scheds[0].step(), scheds[1].step()
     return {k: float(v) for k, v in {**d_terms, **g_terms}.items()}
 

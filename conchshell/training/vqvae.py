@@ -9,13 +9,12 @@ many high ones, so the upper levels learn to keep the notes, not only the loudne
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from tqdm import tqdm
 
+from conchshell.losses import LogMel
 from conchshell.models.jukebox.vqvae import VQVAE
 
 #: (n_fft, hop) of the spectral loss resolutions (window = n_fft, Hann).
@@ -43,7 +42,7 @@ def spectral_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 #: (n_fft, hop, n_mels) of the log-mel loss resolutions.
 MEL_RESOLUTIONS = ((2048, 512, 128), (1024, 256, 64), (512, 128, 32))
-_MELS: dict[tuple, torchaudio.transforms.MelSpectrogram] = {}
+_LOG_MELS: dict[tuple, LogMel] = {}
 
 
 def mel_loss(x: torch.Tensor, y: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -53,10 +52,10 @@ def mel_loss(x: torch.Tensor, y: torch.Tensor, sample_rate: int) -> torch.Tensor
     total = x.new_zeros(())
     for n_fft, hop, n_mels in resolutions:
         key = (sample_rate, n_fft, hop, n_mels)
-        if key not in _MELS:
-            _MELS[key] = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0)
-        mel = _MELS[key].to(x.device)
-        total = total + (torch.log(mel(x) + 1e-5) - torch.log(mel(y) + 1e-5)).abs().mean()
+        if key not in _LOG_MELS:
+            _LOG_MELS[key] = LogMel(sample_rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop)
+        log_mel = _LOG_MELS[key].to(x.device)
+        total = total + (log_mel(x) - log_mel(y)).abs().mean()
     return total / len(resolutions)
 
 
