@@ -66,11 +66,13 @@ class VQVAEConfig:
     steps: int = _opt(450, min=0)
     batch_size: int = _positive(8)
     lr: float = _positive(3e-4)
+    lr_schedule: str = _opt("cosine", choices=("cosine", "constant"))  # cosine: lr decays to 0 over `steps`
     segment_seconds: float = _positive(0.128)
     commit: float = _opt(0.02, min=0)
     spectral: float = _opt(1.0, min=0)
     l1: float = _opt(1.0, min=0)  # weight of the waveform L1 term
     mel: float = _opt(0.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
+    loudness: float = _opt(0.0, min=0)  # weight of the log-RMS envelope term (keeps the level)
     encode_batch_size: int = _positive(4)
 
 
@@ -103,9 +105,11 @@ class GANConfig:
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
     steps: int = _opt(150, min=0)
     warmup_steps: int = _opt(0, min=0)  # the first steps train G alone on the reconstruction terms (no D)
+    warmup_target: str = _opt("paired", choices=("nearest", "paired"))  # conchshell/training/targets.py
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
     batch_size: int = _positive(4)
     lr_g: float = _positive(1e-5)
+    warmup_lr_g: float | None = _opt(None, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
     lr_d: float = _positive(1e-5)
     beta1: float = _opt(0.5, min=0, max=1)
     beta2: float = _opt(0.999, min=0, max=1)

@@ -168,17 +168,16 @@ class ConchShellLoss(nn.Module):
     def warmup_loss(
         self, real: torch.Tensor, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G's warm-up objective: the reconstruction terms without D (as Parallel WaveGAN starts its D
-        late), λ_latent·L1(fake, real latent) + λ_wave·wave + λ_mel·mel. The latent term (the released
-        code's) keeps G's latent on the codebook's scale: the straight-through wave and mel gradients alone
-        push it ever further out (the codes it snaps to change in jumps). → (total, {term: detached value})."""
-        w = self.weights
+        """G's warm-up objective, before D joins (as Parallel WaveGAN starts its D late): λ_latent·L1(fake,
+        real latent), the released code's latent term, alone. The wave and mel terms are logged (no
+        gradient) but not trained on: through the straight-through quantiser they push G's latent ever
+        further from the codebook (the codes it snaps to change in jumps; measured on the demo at level
+        low: latent L1 2.8 → 3.8 over 800 steps with them, 1.9 → 0.33 without). → (total, {term: value})."""
         latent = F.l1_loss(fake.float(), real.float())
-        wave_l1, mel_l1, _ = self.audio_terms(fake, audio, generator)
-        total = w.latent * latent + w.wave * wave_l1 + w.mel * mel_l1
-        terms = {"g_latent": latent, "g_wave": wave_l1, "g_mel": mel_l1}
-        terms = {k: v.detach() for k, v in terms.items()}
-        terms["g_total"] = total.detach()
+        with torch.no_grad():
+            wave_l1, mel_l1, _ = self.audio_terms(fake.detach(), audio, generator)
+        total = self.weights.latent * latent
+        terms = {"g_latent": latent.detach(), "g_wave": wave_l1, "g_mel": mel_l1, "g_total": total.detach()}
         return total, terms
 
     def generator_loss(

@@ -65,7 +65,7 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     import matplotlib.pyplot as plt
     import torch
 
-    from conchshell.evaluation import log_mel
+    from conchshell.pair_metrics import log_mel
 
     mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate).numpy()
     seconds = len(wave) / sample_rate

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import scipy.signal
 import pandas as pd
 import pytest
 import torch
@@ -88,6 +89,8 @@ def test_judge_hears_the_demo_categories_on_held_out_pieces():
     noisy = [w + np.random.default_rng(1).normal(0, 0.1 * np.sqrt(np.mean(w**2)), len(w)).astype(np.float32)
              for w in held_waves]  # 20 dB SNR: a decoder's hiss must not change the verdict
     assert accuracy(judge, noisy, held_labels) == 1.0
+    dull = [scipy.signal.lfilter([0.2], [1.0, -0.8], w).astype(np.float32) for w in held_waves]  # a decoder's lost treble
+    assert accuracy(judge, dull, held_labels) == 1.0
     predicted, embedding = judge_pieces(judge, [np.zeros(16000, np.float32)])  # silence: a verdict, not NaN
     assert embedding.shape == (1, 16) and torch.isfinite(embedding).all()
 

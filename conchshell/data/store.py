@@ -221,8 +221,8 @@ def unique_clips(manifest: pd.DataFrame, split: str | None = None) -> list[tuple
 class PairDataset(Dataset):
     """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`.
 
-    Item: {"id": str, "st": float32 [2048, T'], "label": long (TCNN-predicted), "true_label": long,
-    "latent": float32 [emb, T_L], "codes": long [T_L], "audio": float32 [T]}.
+    Item: {"id": str, "piece": str (the clip's id), "st": float32 [2048, T'], "label": long (TCNN-predicted),
+    "true_label": long, "latent": float32 [emb, T_L], "codes": long [T_L], "audio": float32 [T]}.
     """
 
     def __init__(
@@ -244,6 +244,7 @@ class PairDataset(Dataset):
                 int(r.label),
                 self.image_store.index_of(str(r.id)),
                 self.audio_store.index_of(clip_id(r.audio)),
+                clip_id(r.audio),
             )
             for r in rows.itertuples(index=False)
         ]
@@ -252,9 +253,10 @@ class PairDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        picture, true_label, image_row, audio_row = self.items[index]
+        picture, true_label, image_row, audio_row, piece = self.items[index]
         return {
             "id": picture,
+            "piece": piece,
             "st": torch.from_numpy(self.image_store.st_features(image_row)),
             "label": torch.tensor(self.image_store.pred_label(image_row), dtype=torch.long),
             "true_label": torch.tensor(true_label, dtype=torch.long),

@@ -4,7 +4,7 @@ One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent,
 on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
 alone on the reconstruction terms (λ_latent·latent + λ_wave·wave + λ_mel·mel, no D), so G has learnt
 which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
-G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); StepLR ×gamma_g /
+G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); G at `warmup_lr_g` during the warm-up; StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
 
 Distributed: under `torchrun` (WORLD_SIZE > 1) G and D are wrapped in DDP (NCCL on GPUs, gloo on CPU),
@@ -48,6 +48,7 @@ from conchshell.io import load_torch, save_torch, state_dict_sha256
 from conchshell.losses import ConchShellLoss, LossWeights, is_finite
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
+from conchshell.training.targets import PieceBank
 
 GAN_KEYS = ("level", "generator", "generator_config", "categories", "config", "step")
 #: gan keys that do not change what a step computes (a resumed run may change them).
@@ -134,12 +135,33 @@ def loss_weights(gan) -> LossWeights:
     return LossWeights(adv, gan.lambda_fm, gan.lambda_wave, gan.lambda_mel, gan.lambda_latent, gan.lambda_code)
 
 
+@dataclass
+class GeneratorSchedule:
+    """G's lr factor at a step: warmup_lr_g / lr_g during the warm-up, reached by a linear ramp over its
+    first eighth (Adam's first steps at the full rate threw G's latent out to the Tanh's bounds at one
+    seed in three), then StepLR's ×gamma_g every decay_every steps (a dataclass, not a lambda, so the
+    scheduler's state is saved with the checkpoint)."""
+
+    warmup_steps: int
+    warmup_factor: float
+    decay_every: int
+    gamma: float
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.warmup_factor * min(1.0, (step + 1) / max(1, self.warmup_steps // 8))
+        return self.gamma ** (step // self.decay_every)
+
+
 def make_optimisers(g: nn.Module, d: nn.Module, gan) -> tuple:
-    """AdamW for G and D (betas (beta1, beta2)) and their StepLR schedulers (×gamma every decay_every)."""
+    """AdamW for G and D (betas (beta1, beta2)) and their schedulers: G at warmup_lr_g (null: lr_g) during
+    the warm-up, then both at their lr ×gamma every decay_every steps."""
     betas = (gan.beta1, gan.beta2)
     opt_g = torch.optim.AdamW(g.parameters(), lr=gan.lr_g, betas=betas)
     opt_d = torch.optim.AdamW(d.parameters(), lr=gan.lr_d, betas=betas)
-    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, gan.decay_every, gan.gamma_g)
+    warmup_factor = (gan.warmup_lr_g or gan.lr_g) / gan.lr_g
+    schedule = GeneratorSchedule(gan.warmup_steps, warmup_factor, gan.decay_every, gan.gamma_g)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
     sched_d = torch.optim.lr_scheduler.StepLR(opt_d, gan.decay_every, gan.gamma_d)
     return opt_g, opt_d, sched_g, sched_d
 
@@ -381,6 +403,7 @@ def train_gan(
     )
     logger = Logger(live_dir, env.main, history)
     data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
+    bank = PieceBank.from_dataset(dataset).to(env.device) if gan.warmup_target == "nearest" and start < gan.warmup_steps else None
     last: dict[str, float] = {}
     saved = start
     bar = tqdm(range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main,
@@ -389,7 +412,7 @@ def train_gan(
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
             if step < gan.warmup_steps:
-                last = _warmup_step(g, loss_fn, batch, opts[0], autocast, cfg.seed, step, saved, ckpt_path, env)
+                last = _warmup_step(g, loss_fn, batch, bank, opts[0], autocast, cfg.seed, step, saved, ckpt_path, env)
                 scheds[0].step()
             else:
                 last = _gan_step(g, d, loss_fn, batch, opts, scheds, autocast, cfg.seed, step, saved, ckpt_path, env)
@@ -412,11 +435,15 @@ def train_gan(
 
 
 def _warmup_step(
-    g, loss_fn: ConchShellLoss, batch: dict, opt_g, autocast, seed: int, step: int, saved: int, ckpt: Path, env: Dist
+    g, loss_fn: ConchShellLoss, batch: dict, bank: PieceBank | None, opt_g, autocast, seed: int, step: int, saved: int,
+    ckpt: Path, env: Dist,
 ) -> dict[str, float]:
-    """One warm-up step: G alone on the profile's reconstruction terms (`warmup_loss`) → the logged terms."""
+    """One warm-up step: G alone on the reconstruction terms (`warmup_loss`) against the paired piece, or with
+    a `bank`, against each picture's nearest piece of its category (`conchshell.training.targets`) → the logged terms."""
     with autocast:
         fake = g(batch["st"], batch["label"]).float()
+        if bank is not None:
+            batch = bank.targets(batch, fake)
         loss, terms = loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], step_generator(seed, env.rank, step))
     _descend(loss, opt_g, "G warm-up", step, saved, ckpt, env)
     return {k: float(v) for k, v in terms.items()}

@@ -2,8 +2,8 @@
 EMA codebook (dead codes restarted) → decoder, on random audio segments.
 
 Loss per level: l1 · L1(x, x̂) + spectral · multi-resolution STFT loss(x, x̂) + mel · multi-resolution
-log-mel L1(x, x̂) + commit · ‖z − q(z)‖² (straight-through quantisation); codebooks are updated by EMA
-k-means, not by gradients. AdamW. The log-mel term weighs the low bands that carry pitch as much as the
+log-mel L1(x, x̂) + loudness · L1 of the log-RMS envelopes + commit · ‖z − q(z)‖² (straight-through
+quantisation); codebooks are updated by EMA k-means, not by gradients. AdamW. The log-mel term weighs the low bands that carry pitch as much as the
 many high ones, so the upper levels learn to keep the notes, not only the loudness envelope.
 """
 
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from conchshell.pair_metrics import mel_l1, stoi
 from conchshell.losses import LogMel
 from conchshell.models.jukebox.vqvae import VQVAE
 
@@ -59,6 +60,18 @@ def mel_loss(x: torch.Tensor, y: torch.Tensor, sample_rate: int) -> torch.Tensor
     return total / len(resolutions)
 
 
+LOUDNESS_FRAME = 256  # samples per frame of the loudness envelope (16 ms at 16 kHz)
+
+
+def loudness_loss(x: torch.Tensor, y: torch.Tensor, frame: int = LOUDNESS_FRAME) -> torch.Tensor:
+    """L1 between the log-RMS envelopes (`frame`-sample frames) of waveforms [B, T, 1]: keeps the level,
+    which the L1 and linear-magnitude terms pull down where the decoder is unsure of the phase."""
+    def log_rms(w: torch.Tensor) -> torch.Tensor:
+        return 0.5 * w.squeeze(-1).unfold(-1, frame, frame).pow(2).mean(-1).add(1e-8).log()
+
+    return (log_rms(x) - log_rms(y)).abs().mean()
+
+
 def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
     """`batch_size` random windows of `length` samples from waves [N, T] → float32 [B, length, 1]."""
     rows = rng.integers(0, len(waves), batch_size)
@@ -70,7 +83,7 @@ def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.ran
 def level_losses(
     model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int = 16000
 ) -> dict[str, torch.Tensor]:
-    """Losses of one level on x [B, T, 1]: l1, spectral, mel, commit; plus codes [B, T_L] and recon [B, T, 1]."""
+    """Losses of one level on x [B, T, 1]: l1, spectral, mel, loudness, commit; plus codes [B, T_L] and recon [B, T, 1]."""
     block = model.bottleneck.level_blocks[level]
     z = model.latent(x, level)
     if update_codebook and not block.initialised:
@@ -84,6 +97,7 @@ def level_losses(
         "l1": (recon - x).abs().mean(),
         "spectral": spectral_loss(x, recon),
         "mel": mel_loss(x, recon, sample_rate),
+        "loudness": loudness_loss(x, recon),
         "commit": commit,
         "codes": codes,
         "recon": recon,
@@ -91,23 +105,37 @@ def level_losses(
 
 
 @torch.inference_mode()
-def evaluate_vqvae(model: VQVAE, waves: np.ndarray, batch_size: int = 2) -> dict[str, float]:
-    """Per-level reconstruction L1, spectral loss and codebook usage on whole clips waves [N, T]."""
+def evaluate_vqvae(model: VQVAE, waves: np.ndarray, batch_size: int = 2, sample_rate: int = 16000) -> dict[str, float]:
+    """Per-level scores of the reconstructions of whole clips waves [N, T]: the decoder's ceilings.
+
+    recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (as `conchshell.evaluation` scores
+    generated pieces), rms_ratio_L (RMS of the reconstructions / RMS of the clips: 1 = loudness kept)
+    and codebook_usage_L (share of the codes used).
+    """
     was_training = model.training
     model.eval()
     top = model.hop_lengths[-1]
     length = waves.shape[1] // top * top
-    sums = {f"{name}_{L}": 0.0 for name in ("recon_l1", "spectral") for L in range(model.levels)}
+    names = ("recon_l1", "spectral", "mel_l1", "stoi")
+    sums = {f"{name}_{L}": 0.0 for name in names for L in range(model.levels)}
+    power = {L: 0.0 for L in range(model.levels)}
     used = [set() for _ in range(model.levels)]
     for start in range(0, len(waves), batch_size):
-        x = torch.from_numpy(waves[start : start + batch_size, :length].astype(np.float32)).unsqueeze(-1)
+        clips = waves[start : start + batch_size, :length].astype(np.float32)
+        x = torch.from_numpy(clips).unsqueeze(-1)
         for L in range(model.levels):
-            out = level_losses(model, x, L, update_codebook=False)
+            out = level_losses(model, x, L, update_codebook=False, sample_rate=sample_rate)
+            recon = out["recon"].squeeze(-1).numpy()
             sums[f"recon_l1_{L}"] += float(out["l1"]) * len(x)
             sums[f"spectral_{L}"] += float(out["spectral"]) * len(x)
+            sums[f"mel_l1_{L}"] += sum(mel_l1(c, r, sample_rate) for c, r in zip(clips, recon))
+            sums[f"stoi_{L}"] += sum(stoi(c, r, sample_rate) for c, r in zip(clips, recon))
+            power[L] += float((recon.astype(np.float64) ** 2).mean(axis=1).sum())
             used[L].update(out["codes"].unique().tolist())
     metrics = {k: v / len(waves) for k, v in sums.items()}
+    clip_rms = float(np.sqrt((waves[:, :length].astype(np.float64) ** 2).mean()))
     for L in range(model.levels):
+        metrics[f"rms_ratio_{L}"] = float(np.sqrt(power[L] / len(waves))) / max(clip_rms, 1e-12)
         metrics[f"codebook_usage_{L}"] = len(used[L]) / model.l_bins
     model.train(was_training)
     return metrics
@@ -120,11 +148,13 @@ def train_vqvae(
     steps: int,
     batch_size: int,
     lr: float,
+    lr_schedule: str = "constant",
     segment_samples: int,
     commit: float,
     spectral: float,
     l1: float = 1.0,
     mel: float = 0.0,
+    loudness: float = 0.0,
     sample_rate: int = 16000,
     seed: int = 0,
     eval_waves: np.ndarray | None = None,
@@ -132,9 +162,9 @@ def train_vqvae(
 ) -> dict[str, float]:
     """Train every level of `model` on random segments of waves [N, T]; return flat metrics.
 
-    `segment_samples` is rounded down to a multiple of the top hop. Metrics: first/final training loss
-    (mean over the first/last tenth of the steps), per-level recon_l1_L / spectral_L / codebook_usage_L
-    on `eval_waves` (default: the training clips). No timings: metrics are hashed by DVC, so they hold
+    `segment_samples` is rounded down to a multiple of the top hop; `lr_schedule` cosine decays lr to 0
+    over `steps`. Metrics: first/final training loss (mean over the first/last tenth of the steps) and
+    the per-level ceilings of `evaluate_vqvae` on `eval_waves` (default: the training clips). No timings: metrics are hashed by DVC, so they hold
     only what the same inputs reproduce bit for bit.
     """
     torch.manual_seed(seed)
@@ -142,6 +172,11 @@ def train_vqvae(
     top = model.hop_lengths[-1]
     length = max(top, min(segment_samples, waves.shape[1]) // top * top)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
+        if lr_schedule == "cosine"
+        else torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: 1.0)
+    )
     model.train()
     losses: list[float] = []
     bar = tqdm(range(steps), desc="vqvae", disable=not progress, dynamic_ncols=True)
@@ -151,9 +186,11 @@ def train_vqvae(
         for L in range(model.levels):
             out = level_losses(model, x, L, update_codebook=True, sample_rate=sample_rate)
             loss = loss + l1 * out["l1"] + spectral * out["spectral"] + mel * out["mel"] + commit * out["commit"]
+            loss = loss + loudness * out["loudness"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        scheduler.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     tenth = max(1, len(losses) // 10)
@@ -162,5 +199,5 @@ def train_vqvae(
         "loss_first": float(np.mean(losses[:tenth])) if losses else float("nan"),
         "loss_final": float(np.mean(losses[-tenth:])) if losses else float("nan"),
     }
-    metrics.update(evaluate_vqvae(model, waves if eval_waves is None else eval_waves))
+    metrics.update(evaluate_vqvae(model, waves if eval_waves is None else eval_waves, sample_rate=sample_rate))
     return metrics
