@@ -24,7 +24,7 @@ from scipy import linalg
 from torch import nn
 from tqdm import tqdm
 
-from conchshell.generate import synthesise
+from conchshell.pipeline import synthesise
 from conchshell.judge import Judge, judge_pieces
 
 SAMPLE_RATE = 16000

@@ -26,6 +26,7 @@ from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN
+from conchshell.pipeline import load_pipeline
 
 CATEGORIES = ["beach", "forest"]
 LEVEL_INDEX = {"high": 2, "low": 1, "deep": 0}
@@ -142,7 +143,7 @@ def test_single_picture_to_named_wav_with_denoise(models, pictures, params, tmp_
 
 
 def test_batching_does_not_change_the_music(models, pictures):
-    pipeline = generate.load_pipeline(models)
+    pipeline = load_pipeline(models)
     paths = [pictures["png"], pictures["gray"], pictures["rgba"]]
     one = [r.wave for r in generate.generate(pipeline, paths, batch_size=1, progress=False)]
     three = [r.wave for r in generate.generate(pipeline, paths, batch_size=3, progress=False)]
