@@ -80,10 +80,12 @@ def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
 
 
 def say(line: str, error: bool = False) -> None:
-    """Print one line without breaking the progress bar's line (tqdm.write)."""
-    from tqdm import tqdm
-
-    tqdm.write(line, file=sys.stderr if error else sys.stdout)
+    """Print one line without breaking the progress bar's line (tqdm.write, when a bar may be showing)."""
+    stream = sys.stderr if error else sys.stdout
+    if "tqdm" in sys.modules:  # imported by `generate` only for two pictures or more
+        sys.modules["tqdm"].tqdm.write(line, file=stream)
+    else:
+        print(line, file=stream)
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from conchshell.data.images import read_picture
 from conchshell.errors import ConchError
@@ -50,7 +49,7 @@ def generate(
     paths = [Path(p) for p in pictures]
     if "torch" in sys.modules:  # an eager pipeline: the models draw nothing at inference, but any draw is seeded
         sys.modules["torch"].manual_seed(seed)
-    bar = tqdm(total=len(paths), desc="generate", unit="picture", disable=not progress or len(paths) < 2)
+    bar = progress_bar(len(paths), progress and len(paths) > 1)
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         read, results = [], {}
@@ -69,6 +68,23 @@ def generate(
             bar.update(1)
             yield results[k]
     bar.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, show: bool):
+    """A tqdm bar over `total` pictures when `show`, else one that shows nothing (and tqdm is not imported)."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="generate", unit="picture")
 
 
 # -- output planning ------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
                                                             (and st [B,C_st,T'], probs [B,C] for the tests)
 
 A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.fast.export_bundle` wrote,
-batch size free) and meta.json (level, categories, image_size, sample_rate, num_samples). The key
+batch size free), meta.json (level, categories, image_size, sample_rate, num_samples) and, once a session has
+been built on this kind of CPU, pipeline.opt-<cpu>.onnx: the graph after ONNX Runtime's optimisations, whose
+layouts are CPU-specific (hence the CPU fingerprint in the name), loaded with no further optimisation. The key
 names the models' identity: the sha256 of models/tcnn.pt, vqvae.pt and the generator file, the I3D settings
 (arch, the checkpoint file's sha256 or the seed), the source of the model code and the torch / onnxruntime
 versions. So `conchshell generate` with a bundle present imports numpy, Pillow, soundfile and onnxruntime but
@@ -187,10 +189,11 @@ class OrtPipeline:
     """`run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` by one ONNX Runtime session.
 
     Attributes as `conchshell.pipeline.Pipeline`'s: level, categories, image_size, sample_rate, num_samples.
-    Session set-up, measured on the demo models (level low, 2 threads, fresh processes, 4 rounds): 0.17 s from
-    pipeline.onnx with every optimisation on; a graph saved pre-optimised (ORT_ENABLE_EXTENDED, then loaded with
-    ORT_ENABLE_ALL) 0.15 s, saved at ORT_ENABLE_ALL and loaded with none 0.13 s (but machine-specific NCHWc
-    layouts) — 0.03 s, not worth a second 87 MB file per bundle, so not kept.
+    Session set-up, measured on the demo models (level low, 2 threads, fresh processes, interleaved rounds, a
+    loaded machine): 0.39–0.41 s from pipeline.onnx with every optimisation on; 0.30–0.32 s from the graph saved
+    after ORT_ENABLE_ALL, loaded with optimisations off (kept: the first session on a CPU writes it); 0.34–0.37 s
+    with weight pre-packing off (not kept); ORT_ENABLE_EXTENDED saved, ALL on load, 0.15 vs 0.17 s unloaded (not
+    kept). Compute was the same in all (2.1–2.3 s there).
     """
 
     backend = "onnxruntime"
@@ -206,8 +209,8 @@ class OrtPipeline:
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads() if threads is None else threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.folder / GRAPH), options, providers=["CPUExecutionProvider"])
+        options.log_severity_level = 3  # errors only: its note that saved layouts are CPU-specific is handled here
+        self.session = _session(ort, self.folder, options)
 
     def outputs(self, pictures: np.ndarray) -> dict[str, np.ndarray]:
         """Every graph output for uint8 pictures [B,H,W,3]: wave [B,T], label [B], st [B,C_st,T'], probs [B,C]."""
@@ -218,6 +221,40 @@ class OrtPipeline:
         """uint8 pictures [B,H,W,3] → (wave float32 [B,T], label int64 [B])."""
         out = self.outputs(pictures)
         return out["wave"], out["label"]
+
+
+def cpu_fingerprint() -> str:
+    """12 hex digits naming this kind of CPU for ONNX Runtime's layout choices: machine, onnxruntime version and
+    the CPU's feature flags (Linux /proc/cpuinfo; elsewhere the processor name)."""
+    import platform
+
+    flags = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), flags)
+    except OSError:
+        pass
+    blob = f"{platform.machine()}|{package_version('onnxruntime')}|{flags}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _session(ort, folder: Path, options):
+    """A session on the CPU-specific optimised graph when this CPU has one; else on pipeline.onnx with every
+    optimisation, saving the optimised graph (through a temporary name) for the next process."""
+    optimised = folder / f"pipeline.opt-{cpu_fingerprint()}.onnx"
+    providers = ["CPUExecutionProvider"]
+    if optimised.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(str(optimised), options, providers=providers)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        with atomic_path(optimised) as tmp:
+            options.optimized_model_filepath = str(tmp)
+            session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+    except OSError:  # a read-only cache: only the next process's start-up pays
+        options.optimized_model_filepath = ""
+        session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+    return session
 
 
 def write_meta(folder: Path, meta: BundleMeta) -> None:

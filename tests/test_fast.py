@@ -64,7 +64,8 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
     one_wave, one_label = quick.run(x[1:2])  # the same graph takes any batch size
     assert close(one_wave, wave[1:2]) and one_label.tolist() == label[1:2].tolist()
     (bundle,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "pipeline.onnx"]
+    optimised = f"pipeline.opt-{runtime.cpu_fingerprint()}.onnx"  # written by the first session on this CPU
+    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "pipeline.onnx", optimised]
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["level"] == pipeline.level and meta["num_samples"] == pipeline.num_samples
 
@@ -72,8 +73,11 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
         raise AssertionError("exported although the bundle is cached")
 
     monkeypatch.setattr(torch.onnx, "export", no_export)
-    again_wave, again_label = FastPipeline(pipeline, "onnxruntime", tmp_path).run(x)
+    again_wave, again_label = FastPipeline(pipeline, "onnxruntime", tmp_path).run(x)  # from the optimised graph
     assert close(again_wave, wave) and np.array_equal(again_label, label)
+    (bundle / optimised).unlink()
+    assert close(FastPipeline(pipeline, "auto", tmp_path).run(x)[0], wave)  # written again, through a temporary name
+    assert (bundle / optimised).is_file() and not list(bundle.glob(".*.tmp"))
 
 
 @needs_ort
