@@ -36,7 +36,7 @@ from conchshell.io import atomic_path, file_sha256
 EXPORT_VERSION = 2
 GRAPH, META = "pipeline.onnx", "meta.json"
 #: Sources whose code is traced into the graph: a change to any of them makes a new bundle.
-GRAPH_SOURCES = ("models", "generate.py", "fast.py")
+GRAPH_SOURCES = ("models", "pipeline.py", "checkpoints.py", "fast.py")
 PACKAGE = Path(__file__).resolve().parent
 
 
