@@ -6,8 +6,8 @@
 Why ONNX Runtime: measured per step against eager PyTorch (benchmarks/generate.py, interleaved A B A B, Deep,
 paper-size G, 1 thread): TCNN 1.25×, Inception-I3D 1.6×, G 1.7×, quantise+decode 2.1× faster. Folding the
 I3D's batch norms into its convs gained 1% in eager mode (ONNX Runtime folds them itself), so it is not kept.
-Why one graph: one session and no numpy round trip between the halves; the session starts in 0.17 s
-(demo models, benchmarks/startup.py).
+Why one graph: one session to set up instead of two, and no numpy round trip between the halves
+(set-up figures in `conchshell.runtime.OrtPipeline`; the command's wall time in benchmarks/startup.py).
 
 `conchshell generate` finds the bundle by the models' file identity (`conchshell.runtime.models_key`) without
 torch; `FastPipeline` (evaluate, serve, the benchmarks: a pipeline already in memory) keys it by the weights'
