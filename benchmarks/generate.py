@@ -39,7 +39,11 @@ import torch
 from torch import nn
 
 from conchshell.config import LEVELS, load_config
-from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
+
+try:  # the PyTorch pipeline moved from conchshell.generate to conchshell.pipeline (issue 15, start-up)
+    from conchshell.pipeline import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
+except ImportError:  # an older revision (--against)
+    from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
 from conchshell.models.generator import build_generator, generator_config
 from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
@@ -101,6 +105,37 @@ class _Step(nn.Module):
         return self.fn(*inputs)
 
 
+class OrtStep:
+    """One step exported to ONNX (legacy exporter, opset 17) and run by ONNX Runtime with torch's thread count:
+    the step as the fast path runs it inside its one graph, timed on its own."""
+
+    def __init__(self, step: nn.Module, inputs: tuple, folder: str):
+        import io
+        import warnings
+
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(step.eval(), tuple(x.clone() for x in inputs), buffer, dynamo=False, opset_version=17,
+                              input_names=[f"in{i}" for i in range(len(inputs))], do_constant_folding=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, *inputs):
+        return self.session.run(None, {f"in{i}": x.numpy() for i, x in enumerate(inputs)})
+
+
+def whole(fast, pipeline: Pipeline, cache: str | None):
+    """This revision's fast path as `conchshell generate` runs it: a callable on pictures [B,3,H,W] in [0,1]."""
+    if hasattr(fast, "export_bundle"):  # one graph on uint8 pictures (issue 15, start-up)
+        quick = fast.FastPipeline(pipeline, "auto", cache)
+        return lambda x: quick.run((x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return fast.FastPipeline(pipeline, "auto", cache)  # two graphs on float pictures
+
+
 def steps(pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", cache: str | None = None) -> dict[str, tuple]:
     """Step name → (callable timed, eager callable, its input args) on `pictures`; each step's input is the
     previous output. With backend auto, the timed callables are the fast path's (when this revision has one)."""
@@ -133,9 +168,9 @@ def steps(pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", ca
     if backend == "eager" or fast is None or pictures.device.type != "cpu" or not fast.onnxruntime_available():
         return {name: (fn, fn, inputs) for name, (fn, inputs) in eager.items()}
     owners = {"TCNN": branch, "I3D": branch.i3d, "G": pipeline.generator, "decode": pipeline.codec}
-    timed = {name: fast.OrtModule(_Step(fn, owners[name]), f"bench-{name}", cache) for name, (fn, _) in eager.items()
+    timed = {name: OrtStep(_Step(fn, owners[name]), inputs, cache) for name, (fn, inputs) in eager.items()
              if name != "total"}
-    timed["total"] = fast.FastPipeline(pipeline, "auto", cache)
+    timed["total"] = whole(fast, pipeline, cache)
     return {name: (timed[name], fn, inputs) for name, (fn, inputs) in eager.items()}
 
 
@@ -234,7 +269,7 @@ def worker(args) -> int:
         for name, (fn, eager, inputs) in table.items():
             time_once(fn, inputs, args.device)  # warm-up (exports the fast path's graphs)
             flops[name] = count_flops(eager, *inputs)
-        fast = type(table["total"][0]).__name__ == "FastPipeline"
+        fast = table["total"][0] is not table["total"][1]
         print(json.dumps({"flops": flops, "source": source, "fast": fast}), flush=True)
         for line in sys.stdin:
             name = json.loads(line)["step"]

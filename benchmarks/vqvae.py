@@ -41,9 +41,7 @@ def timed(fn, repeats: int) -> float:
 def build(preset: str, checkpoint: Path) -> VQVAE:
     if preset == "demo" and checkpoint.is_file():
         return load_vqvae(checkpoint)
-    model = VQVAE(preset_hps(preset)).eval()
-    model.preset, model.sample_rate = preset, RATE
-    return model
+    return VQVAE(preset_hps(preset), preset, RATE).eval()
 
 
 def main() -> None:

@@ -80,10 +80,12 @@ def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
 
 
 def say(line: str, error: bool = False) -> None:
-    """Print one line without breaking the progress bar's line (tqdm.write)."""
-    from tqdm import tqdm
-
-    tqdm.write(line, file=sys.stderr if error else sys.stdout)
+    """Print one line without breaking the progress bar's line (tqdm.write, when a bar may be showing)."""
+    stream = sys.stderr if error else sys.stdout
+    if "tqdm" in sys.modules:  # imported by `generate` only for two pictures or more
+        sys.modules["tqdm"].tqdm.write(line, file=stream)
+    else:
+        print(line, file=stream)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -95,17 +97,17 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ConchError(f"{args.models}: models folder not found (run `dvc repro`, or give --models DIR)")
     i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
-    import torch  # heavy imports only once the arguments are known to be usable
+    from conchshell import runtime  # no torch here: the ONNX Runtime path with exported models never needs it
+    from conchshell.generate import generate, plan_outputs
 
-    from conchshell.fast import FastPipeline
-    from conchshell.generate import generate, load_pipeline, plan_outputs
+    if args.device == "cuda":
+        import torch
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
+        if not torch.cuda.is_available():
+            raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
-    eager = load_pipeline(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch)
-    pipeline = FastPipeline(eager, args.backend)  # ONNX Runtime where installed, else the eager pipeline
+    pipeline = runtime.load(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise

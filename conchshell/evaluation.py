@@ -23,7 +23,7 @@ from scipy import linalg
 from torch import nn
 from tqdm import tqdm
 
-from conchshell.generate import synthesise
+from conchshell.pipeline import synthesise
 from conchshell.judge import Judge, judge_pieces
 from conchshell.pair_metrics import PAIR_METRICS, SAMPLE_RATE, log_mel, mel_l1, pair_metrics, pesq_wb, stoi  # noqa: F401
 

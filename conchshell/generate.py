@@ -1,15 +1,8 @@
-"""Picture → 8 s piano piece: the inference API behind `conchshell generate`, `evaluate` and the benchmark.
+"""Picture → 8 s piano piece: the loop behind `conchshell generate`, and where each piece is written.
 
-    picture uint8 [H,W,3] → to_tensor [B,3,224,224] in [0,1]
-      → ImageBranch (TCNN normalisation → TCNN time path → Algorithm 1 → frozen I3D)
-                                           → st [B,C_st,T'], probs [B,C]; label = argmax probs
-                                             (C_st = 1024 for i3d.arch inception, 2048 for r50)
-      → Generator G_level(st, label)       → latent [B,64,T_L]
-      → JukeboxCodec.quantise (nearest codebook entry, no straight-through)
-      → JukeboxCodec.decode                → wave [B,T] at 16 kHz (T = 128000 for 8 s)
-
-`load_pipeline(models_dir)` reads models/tcnn.pt, models/vqvae.pt and models/gan.pt; the I3D is rebuilt
-exactly as `encode_images` built it (params.yaml's i3d.arch and i3d.checkpoint, or the seeded random init).
+Imports no torch: `generate` runs any pipeline with `run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T],
+label int64 [B])` and the attributes image_size, sample_rate and categories — the eager PyTorch
+`conchshell.pipeline.Pipeline`, or the ONNX Runtime `conchshell.runtime.OrtPipeline`, which needs no torch.
 
 `plan_outputs(pictures, out)` decides and checks every wav's destination before any model loads: it never
 names a folder, an input picture or (without `overwrite`) an existing file, and never the same file twice.
@@ -18,150 +11,16 @@ names a folder, an input picture or (without `overwrite`) an existing file, and 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from tqdm import tqdm
 
-from conchshell.config import LEVELS
-from conchshell.data.images import read_picture, to_tensor
+from conchshell.data.images import read_picture
 from conchshell.errors import ConchError
-from conchshell.models.generator import Generator
-from conchshell.models.i3d import build_i3d, feature_dim
-from conchshell.models.image_branch import ImageBranch
-from conchshell.models.jukebox.checkpoint import load_vqvae
-from conchshell.models.jukebox.codec import JukeboxCodec
-
-AUDIO_RATE = 16000
-SECONDS = 8.0
-
-
-def synthesise(
-    generator: Generator, codec: JukeboxCodec, level: int, st: torch.Tensor, label: torch.Tensor, num_samples: int
-) -> torch.Tensor:
-    """S-T features st [B,C_st,T'] + label long [B] → wave [B, num_samples] (G → quantise → decode)."""
-    z = generator(st, label)
-    z_q, _ = codec.quantise(z, level, straight_through=False)
-    return codec.decode(z_q, level, num_samples)
-
-
-def fold_weight_norm(module: nn.Module) -> nn.Module:
-    """Replace every weight-norm parametrisation in `module` by its current weight (inference only).
-
-    The generator's convolutions are weight-normalised; at inference, recomputing g·v/‖v‖ on every call is
-    wasted work. Returns `module`, changed in place; its outputs do not change.
-    """
-    from torch.nn.utils import parametrize
-
-    for sub in list(module.modules()):
-        if parametrize.is_parametrized(sub):
-            for name in list(sub.parametrizations):
-                parametrize.remove_parametrizations(sub, name, leave_parametrized=True)
-    return module
-
-
-class Pipeline(nn.Module):
-    """`forward(pictures [B,3,224,224] in [0,1]) -> (wave [B,T], label long [B])`, frozen and in eval mode.
-
-    The generator's weight norm is folded into plain weights (`fold_weight_norm`, in place).
-    """
-
-    def __init__(
-        self,
-        branch: ImageBranch,
-        generator: Generator,
-        codec: JukeboxCodec,
-        level: str,
-        categories: list[str],
-        image_size: int = 224,
-        num_samples: int = int(AUDIO_RATE * SECONDS),
-    ):
-        super().__init__()
-        self.branch = branch
-        self.generator = fold_weight_norm(generator)
-        self.codec = codec
-        self.level = level
-        self.level_index = LEVELS[level]
-        self.categories = list(categories)
-        self.image_size = int(image_size)
-        self.num_samples = int(num_samples)
-        self.sample_rate = codec.audio_rate
-        self.eval()
-        self.requires_grad_(False)
-
-    def forward(self, pictures: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        st, probs = self.branch(pictures)
-        label = probs.argmax(-1)
-        wave = synthesise(self.generator, self.codec, self.level_index, st, label, self.num_samples)
-        return wave, label
-
-
-def gan_path(models_dir: str | os.PathLike, level: str | None) -> Path:
-    """The generator checkpoint for `level`: models/gan-<level>.pt when present, else models/gan.pt."""
-    models_dir = Path(models_dir)
-    if level is not None and (models_dir / f"gan-{level}.pt").is_file():
-        return models_dir / f"gan-{level}.pt"
-    return models_dir / "gan.pt"
-
-
-def load_pipeline(
-    models_dir: str | os.PathLike = "models",
-    level: str | None = None,
-    device: str = "cpu",
-    i3d_checkpoint: str | os.PathLike | None = None,
-    i3d_seed: int = 0,
-    i3d_arch: str = "inception",
-) -> Pipeline:
-    """Build the frozen Pipeline from `models_dir` (tcnn.pt, vqvae.pt, gan.pt or gan-<level>.pt).
-
-    `level` (high|low|deep) must be the level the generator was trained for; None takes the generator's.
-    `i3d_arch` / `i3d_checkpoint` / `i3d_seed` must be what encode_images used (params.yaml's i3d.arch,
-    i3d.checkpoint, seed); the generator must read that arch's feature width.
-    """
-    from conchshell.training.gan import load_generator  # the GAN helper's loader (contract)
-    from conchshell.training.tcnn import load_tcnn
-
-    models_dir = Path(models_dir)
-    if not models_dir.is_dir():
-        raise ConchError(f"{models_dir}: models folder not found (run `dvc repro` or give --models DIR)")
-    path = gan_path(models_dir, level)
-    for needed in (path, models_dir / "tcnn.pt", models_dir / "vqvae.pt"):
-        if not needed.is_file():
-            raise ConchError(f"{needed}: not found (run `dvc repro` to train the models, or give --models DIR)")
-    generator, meta = load_generator(path)
-    trained = meta.get("level")
-    if level is not None and trained != level:
-        raise ConchError(
-            f"{path}: generator was trained for level {trained}, not {level} "
-            f"(train it with `dvc exp run -S level={level}`, or drop --level)"
-        )
-    level = trained
-    tcnn, mean, std, categories = load_tcnn(models_dir / "tcnn.pt")
-    if list(meta.get("categories", categories)) != list(categories):
-        raise ConchError(f"{path}: trained on other categories than {models_dir / 'tcnn.pt'}; re-run train_gan")
-    vqvae = load_vqvae(models_dir / "vqvae.pt")
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, AUDIO_RATE)
-    width = int(meta.get("generator_config", {}).get("in_channels", 2048))
-    if width != feature_dim(i3d_arch):
-        raise ConchError(
-            f"{path}: generator reads {width}-channel S-T features but i3d.arch {i3d_arch} gives "
-            f"{feature_dim(i3d_arch)}; re-run encode_images and train_gan (or set i3d.arch to the one it was trained on)"
-        )
-    i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
-    branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
-    num_samples = int(AUDIO_RATE * SECONDS)
-    if generator.frames != codec.frames(LEVELS[level], num_samples):
-        raise ConchError(
-            f"{path}: generator makes {generator.frames} frames but {models_dir / 'vqvae.pt'} needs "
-            f"{codec.frames(LEVELS[level], num_samples)} at level {level}; re-run train_gan"
-        )
-    image_size = getattr(tcnn, "image_size", 224)
-    return Pipeline(branch, generator, codec, level, categories, image_size, num_samples).to(device)
 
 
 @dataclass
@@ -175,7 +34,7 @@ class Result:
 
 
 def generate(
-    pipeline: Pipeline,
+    pipeline,
     pictures: Iterable[str | os.PathLike],
     batch_size: int = 1,
     seed: int = 0,
@@ -184,13 +43,13 @@ def generate(
 ) -> Iterable[Result]:
     """Yield a Result per picture path, in order; a picture that cannot be read gives a Result with `error`.
 
-    Pictures are read (any Pillow format, EXIF rotation applied) and run through the pipeline in batches
+    Pictures are read (any Pillow format, EXIF rotation applied) and run through `pipeline.run` in batches
     of `batch_size`; `postprocess(wave [T], rate)` (e.g. denoising) is applied to each wave.
     """
     paths = [Path(p) for p in pictures]
-    device = next(pipeline.parameters()).device
-    torch.manual_seed(seed)
-    bar = tqdm(total=len(paths), desc="generate", unit="picture", disable=not progress or len(paths) < 2)
+    if "torch" in sys.modules:  # an eager pipeline: the models draw nothing at inference, but any draw is seeded
+        sys.modules["torch"].manual_seed(seed)
+    bar = progress_bar(len(paths), progress and len(paths) > 1)
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         read, results = [], {}
@@ -200,10 +59,8 @@ def generate(
             except ConchError as err:
                 results[k] = Result(path, error=str(err))
         if read:
-            x = to_tensor(np.stack([picture for _, picture in read])).to(device)
-            with torch.inference_mode():
-                waves, labels = pipeline(x)
-            for (k, _), wave, label in zip(read, waves.float().cpu().numpy(), labels.tolist()):
+            waves, labels = pipeline.run(np.stack([picture for _, picture in read]))
+            for (k, _), wave, label in zip(read, waves, labels.tolist()):
                 if postprocess is not None:
                     wave = postprocess(wave, pipeline.sample_rate)
                 results[k] = Result(batch[k], np.asarray(wave, np.float32), pipeline.categories[label])
@@ -211,6 +68,23 @@ def generate(
             bar.update(1)
             yield results[k]
     bar.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, show: bool):
+    """A tqdm bar over `total` pictures when `show`, else one that shows nothing (and tqdm is not imported)."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="generate", unit="picture")
 
 
 # -- output planning ------------------------------------------------------------------------------------

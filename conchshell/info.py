@@ -115,7 +115,20 @@ def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
         text += f"  [stale: params say level={cfg.level}]"
     if width != I3D_FEATURE_DIMS[cfg.i3d.arch]:
         text += f"  [stale: i3d.arch={cfg.i3d.arch} gives {I3D_FEATURE_DIMS[cfg.i3d.arch]} channels; re-run train_gan]"
-    return text, None
+    return text + _i3d_identity(_field(ckpt, "i3d", dict, optional=True), cfg), None
+
+
+def _i3d_identity(i3d: dict | None, cfg: Config) -> str:
+    """The I3D the generator's training features came from (conchshell.checkpoints.i3d_identity), and whether
+    params.yaml still builds it (generate refuses another one)."""
+    if not i3d or not isinstance(i3d.get("sha256"), str):
+        return ""
+    checkpoint, seed = i3d.get("checkpoint"), i3d.get("seed")
+    text = f", trained on I3D {i3d.get('arch')} from {f'checkpoint {checkpoint}' if checkpoint else f'seed {seed}'}"
+    wanted = str(cfg.i3d.checkpoint) if cfg.i3d.checkpoint else None
+    if checkpoint != wanted or (checkpoint is None and seed is not None and seed != cfg.seed):
+        text += "  [stale: params build another I3D (i3d.checkpoint / seed); generate refuses it]"
+    return text
 
 
 def _store(path: Path, vqvae_hash: str | None, cfg: Config) -> str:

@@ -12,9 +12,10 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
+if TYPE_CHECKING:  # torch takes seconds to import; the ONNX Runtime generate path never needs it
+    import torch
 
 from conchshell.errors import ConchError
 
@@ -132,6 +133,8 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
     torch.save names the zip's root folder after the file it writes to (a random temporary name here);
     saved to a BytesIO the root is always `archive/`, so equal objects give equal bytes.
     """
+    import torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     with atomic_path(path) as tmp:
@@ -140,6 +143,8 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 
 def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     """torch.load(weights_only=True) with one-line errors for a missing or unreadable file."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ConchError(f"{path}: {what} not found")
@@ -161,6 +166,8 @@ def _why_unreadable(err: Exception) -> str:
 
 def check_state_dict(expected: dict, found: dict, where: str | os.PathLike, what: str) -> None:
     """Raise a one-line ConchError `<where>: <what>: ...` naming the first missing/unexpected keys or a wrong shape."""
+    import torch
+
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     if missing or unexpected:

@@ -3,7 +3,7 @@
 picture → ImageBranch (TCNN normalisation from models/tcnn.pt → TCNN → Algorithm 1 → frozen I3D) →
 data/features/images.h5: ids (manifest order, all splits), st_features float32 [N, C, T'] (i3d.arch
 inception: [N, 1024, 2]; r50: [N, 2048, 9]), pred_label int64 [N], probs float32 [N, C]; attrs image_encoder,
-tcnn_sha256, i3d_arch, i3d_sha256, i3d_pretrained, categories (json). Written atomically (conchshell.data.store.write_image_store).
+tcnn_sha256, i3d_arch, i3d_sha256, i3d_pretrained, i3d (json: the I3D identity, conchshell.checkpoints), categories (json). Written atomically (conchshell.data.store.write_image_store).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from conchshell.errors import ConchError, report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch, encode_pictures
-from conchshell.training.tcnn import load_pictures, load_tcnn
+from conchshell.checkpoints import i3d_identity, load_tcnn
+from conchshell.training.tcnn import load_pictures
 
 
 @report_errors
@@ -35,13 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.params)
     prepared = Path(args.prepared)
     manifest, names = read_manifest(prepared), categories(prepared)
-    tcnn, mean, std, tcnn_names = load_tcnn(args.tcnn)
+    tcnn_ckpt = load_tcnn(args.tcnn)
+    tcnn, tcnn_names = tcnn_ckpt.model, tcnn_ckpt.categories
     if tcnn.arch != cfg.image_encoder:
         raise ConchError(f"{args.tcnn}: holds {tcnn.arch} but image_encoder is {cfg.image_encoder}; re-run train_tcnn")
     if tcnn_names != names:
         raise ConchError(f"{args.tcnn}: trained on categories {tcnn_names}, the prepared data has {names}; re-run train_tcnn")
     i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
-    branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
+    branch = ImageBranch(tcnn, i3d, tcnn_ckpt.mean, tcnn_ckpt.std, tcnn.arch)
     pictures = load_pictures(prepared, manifest, cfg.data.image_size)
     st, pred, probs = encode_pictures(branch, pictures, cfg.i3d.batch_size)
     attrs = {
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "tcnn_sha256": state_dict_sha256(tcnn.state_dict()),
         "i3d_arch": i3d.arch,
         "i3d_sha256": i3d.sha256(),
+        "i3d": json.dumps(i3d_identity(i3d, cfg.i3d.checkpoint, cfg.seed)),
         "i3d_pretrained": bool(i3d.pretrained),
         "categories": json.dumps(names),
     }

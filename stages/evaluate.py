@@ -24,15 +24,14 @@ from conchshell.data.manifest import categories, read_manifest
 from conchshell.data.store import AudioStore, PairDataset, unique_clips
 from conchshell.errors import ConchError, report_errors
 from conchshell.evaluation import evaluate_split, finite_or_none
-from conchshell.generate import fold_weight_norm
+from conchshell.checkpoints import load_generator, load_vqvae
+from conchshell.pipeline import fold_weight_norm
 from conchshell.io import atomic_path, state_dict_sha256
 from conchshell.judge import accuracy, train_judge
-from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
 from conchshell.transcription import PianoTranscriber, TranscriptionCache
 from conchshell.report import ReportSample, piano_roll_png, spectrogram_png, write_report
-from conchshell.training.gan import load_generator
 
 
 @report_errors
@@ -51,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     prepared, models, out = Path(args.prepared), Path(args.models), Path(args.out)
     manifest, names = read_manifest(prepared), categories(prepared)
 
-    generator, meta = load_generator(models / "gan.pt")
-    fold_weight_norm(generator)
-    if meta.get("level") != cfg.level:
-        raise ConchError(f"{models / 'gan.pt'}: trained for level {meta.get('level')}, params say {cfg.level}; re-run train_gan")
+    gan = load_generator(models / "gan.pt")
+    generator = fold_weight_norm(gan.generator)
+    if gan.level != cfg.level:
+        raise ConchError(f"{models / 'gan.pt'}: trained for level {gan.level}, params say {cfg.level}; re-run train_gan")
     vqvae = load_vqvae(models / "vqvae.pt")
     codec = JukeboxCodec(vqvae, vqvae.sample_rate, cfg.data.sample_rate)
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"

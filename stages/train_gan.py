@@ -40,6 +40,16 @@ def image_categories(images_h5: Path, dataset: PairDataset) -> list[str]:
     return [str(n) for n in names]
 
 
+def recorded_i3d(dataset: PairDataset) -> dict | None:
+    """The I3D identity encode_images recorded in images.h5 (older stores: arch and weights hash only)."""
+    attrs = dataset.image_store.attrs
+    if isinstance(attrs.get("i3d"), str):
+        return json.loads(attrs["i3d"])
+    if attrs.get("i3d_sha256") is None:
+        return None
+    return {"arch": str(attrs.get("i3d_arch", "r50")), "sha256": str(attrs["i3d_sha256"])}
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt, result = train_gan(
             cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env, inputs=inputs
         )
+        ckpt["i3d"] = recorded_i3d(dataset)  # generate checks it (conchshell.checkpoints.check_i3d)
         if env.main:
             save_torch(ckpt, Path(args.output))
             discard_checkpoint(paths.GAN_CHECKPOINTS)

@@ -21,7 +21,8 @@ from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import atomic_path
-from conchshell.training.tcnn import evaluate_tcnn, load_pictures, save_tcnn, train_tcnn
+from conchshell.checkpoints import save_tcnn
+from conchshell.training.tcnn import evaluate_tcnn, load_pictures, train_tcnn
 
 
 def split_data(prepared: Path, manifest: pd.DataFrame, split: str, size: int) -> tuple[pd.DataFrame, torch.Tensor, torch.Tensor]:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_tcnn(train_x, train_y, cfg.image_encoder, len(names), cfg.tcnn, cfg.seed, val_x, val_y)
     seconds = time.perf_counter() - started  # printed only: metrics/tcnn.json is hashed by DVC
     val = evaluate_tcnn(result.model, val_x, val_y, result.mean, result.std, len(names))
-    save_tcnn(args.model, result, names, size)
+    save_tcnn(args.model, result.model, result.mean, result.std, names, size)
     write_json(
         Path(args.metrics),
         {

@@ -1,94 +1,178 @@
-"""The fast inference path (conchshell.fast): ONNX Runtime matches eager PyTorch; falls back cleanly.
+"""The fast inference path (conchshell.fast, conchshell.runtime): ONNX Runtime matches eager PyTorch, runs from the
+cached bundle without importing torch, and falls back cleanly.
 
-Tolerance: S-T features, class probabilities and waves within 1e-4 × (1 + max |eager|) absolute, labels equal.
+Tolerance: waves, S-T features and class probabilities within 1e-4 × (1 + max |eager|) absolute, labels equal.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_cli import make_models  # noqa: E402
 
-from conchshell import fast
+from conchshell import fast, runtime
+from conchshell.errors import ConchError
 from conchshell.fast import FastPipeline
-from conchshell.generate import load_pipeline, synthesise
+from conchshell.pipeline import Pipeline, load_pipeline
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-needs_ort = pytest.mark.skipif(not fast.onnxruntime_available(), reason="onnx / onnxruntime not installed")
+needs_ort = pytest.mark.skipif(not runtime.onnxruntime_available(), reason="onnx / onnxruntime not installed")
+REPO = Path(__file__).resolve().parents[1]
 
 
-def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return bool((a - b).abs().max() <= 1e-4 * (1 + b.abs().max()))
+def close(a, b) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and bool(np.abs(a - b).max() <= 1e-4 * (1 + np.abs(b).max()))
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    models = make_models(tmp_path_factory.mktemp("fast") / "models", image_size=224)  # tiny G, real Inception-I3D
+def models(tmp_path_factory) -> Path:
+    return make_models(tmp_path_factory.mktemp("fast") / "models", image_size=224)  # tiny G, real Inception-I3D
+
+
+@pytest.fixture(scope="module")
+def pipeline(models) -> Pipeline:
     return load_pipeline(models)
 
 
+def pictures(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+
+
 @needs_ort
-def test_onnxruntime_matches_eager_and_caches_the_graphs(pipeline, tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    quick = FastPipeline(pipeline, "auto", cache)
+def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline, tmp_path, monkeypatch):
+    quick = FastPipeline(pipeline, "auto", tmp_path)
     assert quick.backend == "onnxruntime"
-    torch.manual_seed(0)
-    pictures = torch.rand(2, 3, 224, 224)  # a batch of two pictures
+    x = pictures(3)
     with torch.inference_mode():
-        st, probs = pipeline.branch(pictures)
-        label = probs.argmax(-1)
-        wave = synthesise(pipeline.generator, pipeline.codec, pipeline.level_index, st, label, pipeline.num_samples)
-    st_fast, probs_fast = quick.branch(pictures)
-    assert close(st_fast, st) and close(probs_fast, probs) and st.abs().max() > 0.1
-    assert torch.equal(probs_fast.argmax(-1), label)
-    wave_fast = quick.synth(st, label)
-    assert wave_fast.shape == wave.shape == (2, pipeline.num_samples) and close(wave_fast, wave)
-    assert wave.abs().max() > 0
-    assert quick.branch.backend == quick.synth.backend == "onnxruntime"
-    assert len(list(cache.glob("branch-*.onnx"))) == 1 and len(list(cache.glob("synth-*.onnx"))) == 1
+        st, probs = pipeline.branch(torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255)
+    wave, label = pipeline.run(x)
+    out = quick.outputs(x)
+    assert close(out["st"], st) and close(out["probs"], probs) and st.abs().max() > 0.1
+    assert np.array_equal(out["label"], label) and close(out["wave"], wave) and np.abs(wave).max() > 0
+    assert out["wave"].shape == (3, pipeline.num_samples)
+    one_wave, one_label = quick.run(x[1:2])  # the same graph takes any batch size
+    assert close(one_wave, wave[1:2]) and one_label.tolist() == label[1:2].tolist()
+    (bundle,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    optimised = f"pipeline.opt-{runtime.cpu_fingerprint()}.onnx"  # written by the first session on this CPU
+    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "pipeline.onnx", optimised]
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["level"] == pipeline.level and meta["num_samples"] == pipeline.num_samples
 
     def no_export(*args, **kwargs):
-        raise AssertionError("exported although the graph is cached")
+        raise AssertionError("exported although the bundle is cached")
 
     monkeypatch.setattr(torch.onnx, "export", no_export)
-    again = FastPipeline(pipeline, "onnxruntime", cache)
-    wave_again, label_again = again(pictures)  # the whole path, from the cached graphs
-    assert close(wave_again, wave) and torch.equal(label_again, label)
+    again_wave, again_label = FastPipeline(pipeline, "onnxruntime", tmp_path).run(x)  # from the optimised graph
+    assert close(again_wave, wave) and np.array_equal(again_label, label)
+    (bundle / optimised).unlink()
+    assert close(FastPipeline(pipeline, "auto", tmp_path).run(x)[0], wave)  # written again, through a temporary name
+    assert (bundle / optimised).is_file() and not list(bundle.glob(".*.tmp"))
 
 
-def test_eager_when_onnxruntime_is_missing(pipeline, tmp_path, monkeypatch, capsys):
+@needs_ort
+def test_generate_from_the_bundle_imports_no_torch(models, tmp_path):
+    """The first `generate` exports; the second reads only the bundle: no torch, same music as eager."""
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 0\n")
+    picture = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.fromarray(pictures(1)[0]).save(picture)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CONCHSHELL_CACHE": str(tmp_path / "cache")}
+    probe = (
+        "import sys, json\nfrom conchshell.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))\n"
+    )
+    runs = []
+    for name in ("first.wav", "second.wav"):
+        argv = ["generate", str(picture), "-o", str(tmp_path / name), "--models", str(models), "--params", str(params)]
+        done = subprocess.run([sys.executable, "-c", probe, *argv], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert runs == [{"rc": 0, "torch": True}, {"rc": 0, "torch": False}]
+    eager, _ = load_pipeline(models).run(pictures(1))
+    first, second = sf.read(tmp_path / "first.wav")[0], sf.read(tmp_path / "second.wav")[0]
+    assert np.array_equal(first, second) and close(second, eager[0])
+
+
+@needs_ort
+def test_bundle_knows_its_level(models, tmp_path):
+    """--level other than the generator's: the same one-line error as the eager path, from the bundle's meta."""
+    runtime.load(models, cache_dir=tmp_path)  # exports
+    with pytest.raises(ConchError, match="generator was trained for level high, not low"):
+        runtime.load(models, level="low", cache_dir=tmp_path)
+
+
+def test_eager_when_onnxruntime_is_missing(pipeline, models, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
-    assert not fast.onnxruntime_available()
+    assert not runtime.onnxruntime_available()
     quick = FastPipeline(pipeline, "onnxruntime", tmp_path)
     assert quick.backend == "eager" and "onnx / onnxruntime are not installed" in capsys.readouterr().err
     assert FastPipeline(pipeline, "auto", tmp_path).backend == "eager"
-    pictures = torch.rand(1, 3, 224, 224)
-    with torch.inference_mode():
-        wave, label = pipeline(pictures)
-    wave_fast, label_fast = quick(pictures)
-    assert torch.equal(wave_fast, wave) and torch.equal(label_fast, label)
+    x = pictures(1)
+    wave, label = pipeline.run(x)
+    wave_fast, label_fast = quick.run(x)
+    assert np.array_equal(wave_fast, wave) and np.array_equal(label_fast, label)
+    assert isinstance(runtime.load(models, backend="auto", cache_dir=tmp_path), Pipeline)
     assert list(tmp_path.iterdir()) == []
 
 
 @needs_ort
-def test_export_failure_falls_back_to_eager(pipeline, tmp_path, monkeypatch, capsys):
+def test_export_failure_falls_back_to_eager(models, tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operator")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
-    quick = FastPipeline(pipeline, "auto", tmp_path)
-    pictures = torch.rand(1, 3, 224, 224)
-    wave_fast, _ = quick(pictures)
-    assert quick.branch.backend == "eager"
-    err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "branch runs in PyTorch (ONNX Runtime could not take it: unsupported operator)" in err
-    with torch.inference_mode():
-        assert torch.equal(wave_fast, pipeline(pictures)[0])
+    loaded = runtime.load(models, cache_dir=tmp_path)
+    assert isinstance(loaded, Pipeline)
+    assert "the pipeline runs in PyTorch (ONNX Runtime could not take it: unsupported operator)" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # no half-written bundle
+
+
+@needs_ort
+def test_damaged_bundle_falls_back_to_eager(models, tmp_path, capsys):
+    key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
+    (tmp_path / key).mkdir()
+    (tmp_path / key / "pipeline.onnx").write_bytes(b"not a graph")
+    (tmp_path / key / "meta.json").write_text(json.dumps(
+        {"level": "high", "categories": ["a"], "image_size": 224, "sample_rate": 16000, "num_samples": 16}))
+    assert isinstance(runtime.load(models, cache_dir=tmp_path), Pipeline)
+    assert "runs in PyTorch" in capsys.readouterr().err
+
+
+def test_file_hashes_are_computed_once_per_file_state(tmp_path, monkeypatch):
+    calls = []
+    real = runtime.file_sha256
+    monkeypatch.setattr(runtime, "file_sha256", lambda p: calls.append(p) or real(p))
+    f = tmp_path / "model.pt"
+    f.write_bytes(b"weights")
+    db = tmp_path / "cache" / "file-hashes.json"
+    first = runtime.HashCache(db)
+    digest = first.sha256(f)
+    first.save()
+    assert runtime.HashCache(db).sha256(f) == digest and len(calls) == 1  # remembered across processes
+    f.write_bytes(b"other weights")  # new size and mtime
+    assert runtime.HashCache(db).sha256(f) != digest and len(calls) == 2
+
+
+def test_models_key_follows_the_models_and_the_i3d_settings(models, tmp_path):
+    key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
+    assert key == runtime.models_key(models, None, None, 0, "inception", tmp_path)
+    assert key != runtime.models_key(models, None, None, 1, "inception", tmp_path)  # another seeded I3D
+    assert key != runtime.models_key(models, None, None, 0, "r50", tmp_path)
+    assert runtime.models_key(tmp_path / "none", None, None, 0, "inception", tmp_path) is None
 
 
 def test_unknown_backend_is_refused(pipeline):

@@ -20,7 +20,8 @@ from conchshell.errors import ConchError
 from conchshell.models.i3d import build_i3d, feature_dim, temporal_length
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN
-from conchshell.training.tcnn import TrainResult, load_pictures, load_tcnn, save_tcnn
+from conchshell.checkpoints import load_tcnn, save_tcnn
+from conchshell.training.tcnn import load_pictures
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -190,7 +191,7 @@ def test_encode_images_aligned_with_manifest(tmp_path, arch, request):
     params.write_text(f"image_encoder: tcnn6\ndata:\n  image_size: 64\ni3d:\n  batch_size: 4\n  arch: {arch}\n")
     torch.manual_seed(0)
     tcnn_path = tmp_path / "tcnn.pt"
-    save_tcnn(tcnn_path, TrainResult(TCNN("tcnn6", 2), torch.full((3,), 0.5), torch.full((3,), 0.25)), ["beach", "city"], 64)
+    save_tcnn(tcnn_path, TCNN("tcnn6", 2), torch.full((3,), 0.5), torch.full((3,), 0.25), ["beach", "city"], 64)
     out = tmp_path / "images.h5"
 
     argv = ["--params", str(params), "--prepared", str(prepared), "--tcnn", str(tcnn_path), "--out", str(out)]
@@ -204,8 +205,8 @@ def test_encode_images_aligned_with_manifest(tmp_path, arch, request):
     assert bool(store.attrs["i3d_pretrained"]) is False
     assert store.attrs["i3d_sha256"] == i3d.sha256()
     assert store.attrs["i3d_arch"] == arch
-    tcnn, mean, std, _ = load_tcnn(tcnn_path)
-    branch = ImageBranch(tcnn, i3d, mean, std, "tcnn6")
+    tcnn = load_tcnn(tcnn_path)
+    branch = ImageBranch(tcnn.model, i3d, tcnn.mean, tcnn.std, "tcnn6")
     row = 4
     picture = load_pictures(prepared, manifest.iloc[[row]], 64)
     with torch.inference_mode():
@@ -223,7 +224,7 @@ def test_encode_images_refuses_other_arch(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("image_encoder: tcnn18\n")
     tcnn_path = tmp_path / "tcnn.pt"
-    save_tcnn(tcnn_path, TrainResult(TCNN("tcnn6", 1), torch.zeros(3), torch.ones(3)), ["a"], 64)
+    save_tcnn(tcnn_path, TCNN("tcnn6", 1), torch.zeros(3), torch.ones(3), ["a"], 64)
     argv = ["--params", str(params), "--prepared", str(prepared), "--tcnn", str(tcnn_path), "--out", str(tmp_path / "x.h5")]
     assert _run_stage("encode_images", argv) == 2
     assert not (tmp_path / "x.h5").exists()

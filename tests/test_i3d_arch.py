@@ -15,8 +15,8 @@ from test_cli import make_models  # noqa: E402
 
 from conchshell import cli
 from conchshell.errors import ConchError
-from conchshell.generate import load_pipeline
-from conchshell.training.gan import load_generator
+from conchshell.pipeline import load_pipeline
+from conchshell.checkpoints import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,9 +33,9 @@ def test_generator_reads_the_width_of_the_cached_features(tmp_path, monkeypatch)
     finally:
         sys.path.pop(0)
     assert stage.main([]) == 0
-    g, meta = load_generator(root / "models/gan.pt")
-    assert meta["generator_config"]["in_channels"] == 1024
-    assert g(torch.randn(1, 1024, 2), torch.tensor([1])).shape[-1] == meta["generator_config"]["frames"]
+    gan = load_generator(root / "models/gan.pt")
+    assert gan.generator_config["in_channels"] == 1024
+    assert gan.generator(torch.randn(1, 1024, 2), torch.tensor([1])).shape[-1] == gan.generator_config["frames"]
 
 
 def test_pipeline_refuses_a_generator_of_the_other_width(tmp_path):

@@ -53,15 +53,32 @@ def test_info_imports_no_model_stack(tmp_path):
 
 def test_generate_path_imports_only_torch_for_inception():
     code = (
-        "import conchshell.generate\n"
-        "from conchshell.training.gan import load_generator\n"
-        "from conchshell.training.tcnn import load_tcnn\n"
+        "import conchshell.pipeline, conchshell.fast, conchshell.checkpoints\n"
         "from conchshell.models.i3d import build_i3d\n"
         "build_i3d(arch='inception')\n"
     )
     result = modules_after(code)
     assert result["rc"] == 0 and "torch" in result["heavy"]
     assert not {"pytorchvideo", "torchvision", "sympy", "torch._dynamo", "pandas"} & set(result["heavy"])
+
+
+@pytest.mark.slow
+def test_onnx_runtime_path_imports_no_torch():
+    """What `generate` imports when the models' ONNX bundle exists (tests/test_fast.py runs the whole command)."""
+    code = "import conchshell.cli, conchshell.generate, conchshell.runtime, conchshell.data.audio, conchshell.web.composer\n"
+    assert modules_after(code) == {"rc": 0, "heavy": []}
+
+
+def test_inference_imports_no_training_module():
+    """Issue 12: generate, fast, evaluation and serve load models through conchshell.checkpoints, not training."""
+    code = (
+        "import sys\n"
+        "import conchshell.cli, conchshell.pipeline, conchshell.fast, conchshell.evaluation, conchshell.web.composer\n"
+        "print(sorted(m for m in sys.modules if m.startswith('conchshell.training')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.slow

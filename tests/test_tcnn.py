@@ -13,13 +13,11 @@ from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN, frames_to_video, group_means, normalise, time_image_features
 from conchshell.profile import TABLE1_TCNN, count_macs, count_params
+from conchshell.checkpoints import load_tcnn, save_tcnn
 from conchshell.training.tcnn import (
-    TrainResult,
     channel_stats,
     evaluate_tcnn,
-    load_tcnn,
     preprocess,
-    save_tcnn,
     train_tcnn,
 )
 
@@ -120,9 +118,10 @@ def test_checkpoint_round_trip_and_same_preprocessing(tmp_path):
     model = TCNN("tcnn6", 3).eval()
     mean, std = torch.tensor([0.2, 0.4, 0.6]), torch.tensor([0.1, 0.2, 0.3])
     path = tmp_path / "tcnn.pt"
-    save_tcnn(path, TrainResult(model, mean, std), ["a", "b", "c"], 64)
-    loaded, mean2, std2, names = load_tcnn(path)
-    assert names == ["a", "b", "c"] and loaded.arch == "tcnn6" and loaded.image_size == 64
+    save_tcnn(path, model, mean, std, ["a", "b", "c"], 64)
+    ckpt = load_tcnn(path)
+    loaded, mean2, std2, names = ckpt.model, ckpt.mean, ckpt.std, ckpt.categories
+    assert names == ["a", "b", "c"] and loaded.arch == "tcnn6" and ckpt.image_size == 64
     assert torch.equal(mean2, mean) and torch.equal(std2, std)
 
     pictures = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)

@@ -22,7 +22,7 @@ from gan_helpers import make_workspace  # noqa: E402
 from conchshell.errors import ConchError
 from conchshell.io import load_torch
 from conchshell.losses import ConchShellLoss
-from conchshell.training.gan import load_generator
+from conchshell.checkpoints import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "train_gan.py"
@@ -50,9 +50,9 @@ def test_stage_writes_gan_and_logs(tmp_path, monkeypatch):
     ckpt = load_torch(root / "models/gan.pt")
     assert {"level", "generator", "generator_config", "categories", "config", "step"} <= set(ckpt)
     assert ckpt["step"] == 3 and ckpt["level"] == "high" and ckpt["categories"] == ["a", "b"]
-    g, meta = load_generator(root / "models/gan.pt")
-    frames = meta["generator_config"]["frames"]
-    assert g(torch.randn(1, 2048, 2), torch.tensor([1])).shape == (1, 64, frames)
+    gan = load_generator(root / "models/gan.pt")
+    frames = gan.generator_config["frames"]
+    assert gan.generator(torch.randn(1, 2048, 2), torch.tensor([1])).shape == (1, 64, frames)
     assert (root / "dvclive/metrics.json").is_file()
     assert (root / "dvclive/plots/metrics/g_mel.tsv").read_text().count("\n") == 4  # header + 3 steps
     assert (root / "dvclive/plots/images/spectrogram.png").is_file()

@@ -28,7 +28,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from conchshell import cli, generate
+import conchshell.pipeline
+from conchshell import cli
 from conchshell.data.images import read_picture
 from conchshell.web import ratings
 from conchshell.web.app import Settings, create_app
@@ -220,7 +221,7 @@ def test_pool_needs_samples(tmp_path):
 
 @pytest.fixture
 def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
-    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
+    monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
     return Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
                     samples=samples, prepared=prepared, params=write_params(tmp_path),

@@ -25,7 +25,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from conchshell import generate
+import conchshell.pipeline
 from conchshell.web.app import Settings, create_app
 from test_cli import TinyI3D, make_models
 from web_helpers import live_server, make_study, write_params
@@ -72,7 +72,7 @@ def browser():
 @pytest.fixture
 def served(tmp_path, monkeypatch, one_thread):
     """(base URL, settings) of a live app with tiny models and a two-picture listening study."""
-    monkeypatch.setattr(generate, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
+    monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
     settings = Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
                         samples=samples, prepared=prepared, params=write_params(tmp_path))

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
 
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
@@ -112,6 +110,9 @@ def _read_raw(path: Path) -> tuple[np.ndarray, int, str | None]:
 
 def resample(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Resample mono float32 [T] → [T * to_rate / from_rate] (torchaudio's windowed sinc)."""
+    import torch  # imported here: writing a wav (conchshell generate) needs neither
+    import torchaudio
+
     out = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave, np.float32)), from_rate, to_rate)
     return out.numpy()
 

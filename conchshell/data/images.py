@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from conchshell.errors import ConchError
+
+if TYPE_CHECKING:  # torch only for to_tensor: the ONNX Runtime generate path reads pictures without it
+    import torch
 
 WHITE = (255, 255, 255)
 
@@ -79,6 +82,8 @@ def fit_square(img: Image.Image, size: int) -> Image.Image:
 
 def to_tensor(pictures: np.ndarray) -> torch.Tensor:
     """uint8 [B, H, W, 3] (or one [H, W, 3]) → float32 [B, 3, H, W] (or [3, H, W]) in [0, 1]."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(pictures))
     x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.permute(2, 0, 1)
     return x.float().div_(255.0)

@@ -19,7 +19,8 @@ logs are rebuilt from the history, so they read as one run even after DVC remove
 deletes last.pt once models/gan.pt is written: a finished run is never taken for a new one.
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
-section), `step`, plus `vqvae_sha256` and `replica_sha256` (G's hash on every rank, all equal).
+section), `step`, plus `vqvae_sha256` and `replica_sha256` (G's hash on every rank, all equal); the stage adds
+`i3d` (the I3D identity). Read by `conchshell.checkpoints.load_generator`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
 from conchshell.training.targets import PieceBank
 
-GAN_KEYS = ("level", "generator", "generator_config", "categories", "config", "step")
 #: gan keys that do not change what a step computes (a resumed run may change them).
 RUN_LENGTH_KEYS = ("steps", "checkpoint_every", "log_every", "sample_every", "num_workers")
 
@@ -288,21 +288,6 @@ def gan_checkpoint(cfg: Config, g: nn.Module, g_config: dict, categories: list[s
         "step": int(step),
         **extra,
     }
-
-
-def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
-    """models/gan.pt → (G in eval mode, meta: every key but `generator`)."""
-    ckpt = load_torch(path, "GAN checkpoint")
-    missing = [k for k in GAN_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(GAN_KEYS)
-    if missing:
-        raise ConchError(f"{path}: not a ConchShell GAN checkpoint (no `{missing[0]}`); re-run train_gan")
-    try:
-        g = build_generator(dict(ckpt["generator_config"]))
-        g.load_state_dict(ckpt["generator"])
-    except (TypeError, RuntimeError, ValueError) as err:
-        raise ConchError(f"{path}: generator weights do not match its generator_config ({str(err).splitlines()[0]})") from err
-    g.eval()
-    return g, {k: v for k, v in ckpt.items() if k != "generator"}
 
 
 # -- logging -------------------------------------------------------------------------------------------

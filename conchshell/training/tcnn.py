@@ -6,8 +6,7 @@ are stored in the checkpoint (ImageBranch uses the same function and values). Tr
 augmentation before it (torchvision.transforms.v2 on tensors, drawn per picture): horizontal flip,
 a small random resized crop (scale 0.8–1), colour jitter.
 
-Checkpoint layout: dict `arch` (tcnn6|tcnn18), `model` (state dict), `mean` [3], `std` [3],
-`categories` (list of names), `image_size` (int).
+The checkpoint (models/tcnn.pt) is written and read by `conchshell.checkpoints` (save_tcnn / load_tcnn).
 """
 
 from __future__ import annotations
@@ -26,14 +25,11 @@ from tqdm import tqdm
 from conchshell.config import TCNNConfig
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
-from conchshell.io import load_torch, save_torch
-from conchshell.models.tcnn import ARCHS, MIN_IMAGE_SIZE, TCNN, normalise
+from conchshell.models.tcnn import MIN_IMAGE_SIZE, TCNN, normalise
 
-if TYPE_CHECKING:  # torchvision and pandas take seconds to import: `conchshell generate` (load_tcnn) needs neither
+if TYPE_CHECKING:  # torchvision and pandas take seconds to import: only training needs them
     import pandas as pd
     from torchvision.transforms import v2
-
-CHECKPOINT_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -173,39 +169,3 @@ def evaluate_tcnn(
         per_class_accuracy=per_class,
         predicted=predicted.tolist(),
     )
-
-
-# -- checkpoint ------------------------------------------------------------------------------
-def save_tcnn(path: str | os.PathLike, result: TrainResult, categories: list[str], image_size: int) -> None:
-    """Write models/tcnn.pt (CHECKPOINT_KEYS layout), atomically."""
-    save_torch(
-        {
-            "arch": result.model.arch,
-            "model": result.model.state_dict(),
-            "mean": result.mean.tolist(),
-            "std": result.std.tolist(),
-            "categories": list(categories),
-            "image_size": int(image_size),
-        },
-        path,
-    )
-
-
-def load_tcnn(path: str | os.PathLike) -> tuple[TCNN, torch.Tensor, torch.Tensor, list[str]]:
-    """models/tcnn.pt → (TCNN in eval mode, mean [3], std [3], categories); ConchError on a bad file."""
-    ckpt = load_torch(path, "TCNN checkpoint")
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
-        missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
-        raise ConchError(f"{path}: not a TCNN checkpoint (missing {', '.join(missing)}); re-run train_tcnn")
-    if ckpt["arch"] not in ARCHS:
-        raise ConchError(f"{path}: unknown TCNN arch {ckpt['arch']!r}")
-    model = TCNN(ckpt["arch"], len(ckpt["categories"]))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise ConchError(f"{path}: weights do not fit {ckpt['arch']} ({str(err).splitlines()[0]})") from err
-    model.eval()
-    model.image_size = int(ckpt["image_size"])  # the picture side it was trained on
-    mean = torch.tensor(ckpt["mean"], dtype=torch.float32)
-    std = torch.tensor(ckpt["std"], dtype=torch.float32)
-    return model, mean, std, list(ckpt["categories"])

@@ -111,8 +111,12 @@ def load_state_strict(model: VQVAE, state: dict, path: str | os.PathLike) -> Non
     model.load_state_dict(state, strict=True)
 
 
-def build_from_checkpoint(ckpt: dict, path: str | os.PathLike, preset: str = "jukebox-5b") -> VQVAE:
+def build_from_checkpoint(
+    ckpt: dict, path: str | os.PathLike, preset: str = "jukebox-5b", name: str | None = None, sample_rate: int | None = None
+) -> VQVAE:
     """A VQVAE with hps from the file's `hps` (when present) over `preset`, weights loaded strictly.
+
+    `name` and `sample_rate` become the model's `preset` and `sample_rate` (defaults: `preset`, the hps' `sr`).
 
     The hps are checked (`check_hps`) and the state dict compared with a `meta`-device skeleton
     before the real model, and its memory, exist.
@@ -123,7 +127,7 @@ def build_from_checkpoint(ckpt: dict, path: str | os.PathLike, preset: str = "ju
     with torch.device("meta"):
         skeleton = VQVAE(hps)
     check_state_dict(skeleton.state_dict(), state, path, "state dict does not match the VQ-VAE")
-    model = VQVAE(hps)
+    model = VQVAE(hps, name or preset, sample_rate)
     load_state_strict(model, state, path)
     return model
 
@@ -144,10 +148,8 @@ def load_vqvae(path: str | os.PathLike, preset: str | None = None) -> VQVAE:
     """
     ckpt = read_checkpoint(path)
     preset = preset or ckpt.get("preset") or "jukebox-5b"
-    model = build_from_checkpoint(ckpt, path, preset if preset in ("demo", "jukebox-5b") else "jukebox-5b")
-    model.preset = str(preset)
-    model.sample_rate = int(ckpt.get("sample_rate") or model.hps.get("sr", 44100))
-    return freeze(model)
+    base = preset if preset in ("demo", "jukebox-5b") else "jukebox-5b"
+    return freeze(build_from_checkpoint(ckpt, path, base, str(preset), ckpt.get("sample_rate")))
 
 
 def checkpoint_dict(model: VQVAE, preset: str, sample_rate: int, **extra) -> dict:

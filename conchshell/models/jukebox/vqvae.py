@@ -35,11 +35,16 @@ def level_arch(hps: dict, level: int) -> dict:
 
 
 class VQVAE(nn.Module):
-    """Multi-level VQ-VAE. State dict: `encoders.L.*`, `decoders.L.*`, `bottleneck.level_blocks.L.k`."""
+    """Multi-level VQ-VAE. State dict: `encoders.L.*`, `decoders.L.*`, `bottleneck.level_blocks.L.k`.
 
-    def __init__(self, hps: dict):
+    `preset` names the hps it was built from; `sample_rate` is the waveform rate it works at (default hps `sr`).
+    """
+
+    def __init__(self, hps: dict, preset: str = "custom", sample_rate: int | None = None):
         super().__init__()
         self.hps = dict(hps)
+        self.preset = str(preset)
+        self.sample_rate = int(sample_rate if sample_rate is not None else hps.get("sr", 44100))
         self.levels = hps["levels"]
         self.emb_width = hps["emb_width"]
         self.l_bins = hps["l_bins"]

@@ -1,0 +1,143 @@
+"""Every model artifact read and written in one place: models/tcnn.pt, models/gan.pt, models/vqvae.pt and
+the I3D's identity. Inference (generate, fast, evaluate, serve) loads through here and imports no training module.
+
+    models/tcnn.pt   dict: arch (tcnn6|tcnn18), model (state dict), mean [3], std [3] (the training pictures'
+                     per-channel statistics on the [0,1] scale), categories (names), image_size (int)
+                     → TCNNCheckpoint
+    models/gan.pt    dict: level, generator (state dict), generator_config, categories, config (the gan
+                     section), step, vqvae_sha256, replica_sha256, and (since issue 12) i3d: the I3D identity
+                     the training features were made with → GANCheckpoint
+    models/vqvae.pt  the official Jukebox layout (`conchshell.models.jukebox.checkpoint`, re-exported here)
+    I3D identity     dict: arch, checkpoint (path or None), checkpoint_sha256 (file bytes, or None), seed (used
+                     only without a checkpoint), sha256 (`I3DFeatures.sha256`, the weights). encode_images records
+                     it in images.h5, train_gan copies it into gan.pt, `load_pipeline` checks it (`check_i3d`).
+
+Every loader reads with torch.load(weights_only=True) and turns a bad file into one ConchError line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+import torch
+
+from conchshell.errors import ConchError
+from conchshell.io import file_sha256, load_torch, save_torch
+from conchshell.models.generator import Generator, build_generator
+from conchshell.models.i3d import I3DFeatures
+from conchshell.models.jukebox.checkpoint import load_vqvae, save_vqvae
+from conchshell.models.tcnn import ARCHS, TCNN
+from conchshell.runtime import gan_path
+
+__all__ = [
+    "TCNNCheckpoint", "save_tcnn", "load_tcnn", "GANCheckpoint", "load_generator", "gan_path",
+    "i3d_identity", "check_i3d", "load_vqvae", "save_vqvae",
+]
+
+TCNN_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
+GAN_KEYS = ("level", "generator", "generator_config", "categories", "config", "step")
+
+
+# -- TCNN ------------------------------------------------------------------------------------------------
+@dataclass
+class TCNNCheckpoint:
+    """models/tcnn.pt loaded: the classifier (eval mode), its normalisation mean/std [3], categories, picture side."""
+
+    model: TCNN
+    mean: torch.Tensor
+    std: torch.Tensor
+    categories: list[str]
+    image_size: int
+
+
+def save_tcnn(path: str | os.PathLike, model: TCNN, mean, std, categories: list[str], image_size: int) -> None:
+    """Write models/tcnn.pt (TCNN_KEYS layout), atomically."""
+    save_torch(
+        {
+            "arch": model.arch,
+            "model": model.state_dict(),
+            "mean": torch.as_tensor(mean).tolist(),
+            "std": torch.as_tensor(std).tolist(),
+            "categories": list(categories),
+            "image_size": int(image_size),
+        },
+        path,
+    )
+
+
+def load_tcnn(path: str | os.PathLike) -> TCNNCheckpoint:
+    """models/tcnn.pt → TCNNCheckpoint; ConchError on a bad file."""
+    ckpt = load_torch(path, "TCNN checkpoint")
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in TCNN_KEYS):
+        missing = [k for k in TCNN_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise ConchError(f"{path}: not a TCNN checkpoint (missing {', '.join(missing)}); re-run train_tcnn")
+    if ckpt["arch"] not in ARCHS:
+        raise ConchError(f"{path}: unknown TCNN arch {ckpt['arch']!r}")
+    model = TCNN(ckpt["arch"], len(ckpt["categories"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise ConchError(f"{path}: weights do not fit {ckpt['arch']} ({str(err).splitlines()[0]})") from err
+    model.eval()
+    mean = torch.tensor(ckpt["mean"], dtype=torch.float32)
+    std = torch.tensor(ckpt["std"], dtype=torch.float32)
+    return TCNNCheckpoint(model, mean, std, list(ckpt["categories"]), int(ckpt["image_size"]))
+
+
+# -- GAN generator ---------------------------------------------------------------------------------------
+@dataclass
+class GANCheckpoint:
+    """models/gan.pt loaded: G (eval mode) and what it was trained for; `meta` holds every other key of the file."""
+
+    generator: Generator
+    level: str
+    categories: list[str]
+    generator_config: dict
+    i3d: dict | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        """Width of the S-T features G reads."""
+        return int(self.generator_config.get("in_channels", 2048))
+
+
+def load_generator(path: str | os.PathLike) -> GANCheckpoint:
+    """models/gan.pt → GANCheckpoint (G in eval mode); ConchError on a bad file."""
+    ckpt = load_torch(path, "GAN checkpoint")
+    missing = [k for k in GAN_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(GAN_KEYS)
+    if missing:
+        raise ConchError(f"{path}: not a ConchShell GAN checkpoint (no `{missing[0]}`); re-run train_gan")
+    try:
+        g = build_generator(dict(ckpt["generator_config"]))
+        g.load_state_dict(ckpt["generator"])
+    except (TypeError, RuntimeError, ValueError) as err:
+        raise ConchError(f"{path}: generator weights do not match its generator_config ({str(err).splitlines()[0]})") from err
+    g.eval()
+    meta = {k: v for k, v in ckpt.items() if k != "generator"}
+    i3d = meta.get("i3d") if isinstance(meta.get("i3d"), dict) else None
+    return GANCheckpoint(g, str(ckpt["level"]), [str(c) for c in ckpt["categories"]], dict(ckpt["generator_config"]), i3d, meta)
+
+
+# -- I3D identity ----------------------------------------------------------------------------------------
+def i3d_identity(i3d: I3DFeatures, checkpoint: str | os.PathLike | None, seed: int) -> dict:
+    """What built `i3d`: arch, checkpoint path and its file sha256 (or None), seed, and the weights' sha256."""
+    return {
+        "arch": i3d.arch,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "checkpoint_sha256": None if checkpoint is None else file_sha256(checkpoint),
+        "seed": None if checkpoint is not None else int(seed),
+        "sha256": i3d.sha256(),
+    }
+
+
+def check_i3d(recorded: dict | None, i3d: I3DFeatures, where: str | os.PathLike) -> None:
+    """One ConchError line when `i3d`'s weights are not those `recorded` at encode time (None: nothing recorded)."""
+    if not recorded or recorded.get("sha256") in (None, i3d.sha256()):
+        return
+    made = f"checkpoint {recorded['checkpoint']}" if recorded.get("checkpoint") else f"seed {recorded.get('seed')}"
+    raise ConchError(
+        f"{where}: trained on S-T features of another I3D ({recorded.get('arch')}, {made}) than params.yaml's "
+        f"i3d settings build now (i3d_sha256 differs); restore i3d.arch / i3d.checkpoint / seed, or re-run "
+        "encode_images and train_gan"
+    )

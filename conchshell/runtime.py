@@ -1,0 +1,328 @@
+"""Picture → music without importing torch: the exported pipeline graph run by ONNX Runtime.
+
+    pictures uint8 [B,H,W,3] ─ pipeline.onnx (to [0,1] → TCNN → Algorithm 1 → I3D → argmax → G → nearest code
+                                              → decoder) ─► wave float32 [B,T], label int64 [B]
+                                                            (and st [B,C_st,T'], probs [B,C] for the tests)
+
+A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.fast.export_bundle` wrote,
+batch size free), meta.json (level, categories, image_size, sample_rate, num_samples) and, once a session has
+been built on this kind of CPU, pipeline.opt-<cpu>.onnx: the graph after ONNX Runtime's optimisations, whose
+layouts are CPU-specific (hence the CPU fingerprint in the name), loaded with no further optimisation. The key
+names the models' identity: the sha256 of models/tcnn.pt, vqvae.pt and the generator file, the I3D settings
+(arch, the checkpoint file's sha256 or the seed), the source of the model code and the torch / onnxruntime
+versions. So `conchshell generate` with a bundle present imports numpy, Pillow, soundfile and onnxruntime but
+not torch (2.6 s here); the first run with new models pays torch, loading and the export, once.
+
+File hashes are cached in `<cache>/file-hashes.json` keyed by (path, size, mtime_ns, inode), as DVC's state
+database does, so a 30 MB checkpoint is hashed once, not on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from conchshell.errors import ConchError
+from conchshell.io import atomic_path, file_sha256
+
+#: Bumped when the exported graph changes meaning (invalidates every bundle).
+EXPORT_VERSION = 2
+GRAPH, META = "pipeline.onnx", "meta.json"
+#: Sources whose code is traced into the graph: a change to any of them makes a new bundle.
+GRAPH_SOURCES = ("models", "pipeline.py", "checkpoints.py", "fast.py")
+PACKAGE = Path(__file__).resolve().parent
+
+
+def default_cache_dir() -> Path:
+    """$CONCHSHELL_CACHE, else $XDG_CACHE_HOME/conchshell/onnx, else ~/.cache/conchshell/onnx."""
+    if os.environ.get("CONCHSHELL_CACHE"):
+        return Path(os.environ["CONCHSHELL_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "conchshell" / "onnx"
+
+
+def onnxruntime_available() -> bool:
+    """True when onnx (needed to export) and onnxruntime are installed (found without importing them)."""
+    for name in ("onnx", "onnxruntime"):
+        try:
+            if sys.modules.get(name, False) is None or importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def package_version(name: str) -> str:
+    """Installed version of distribution `name` (read from its metadata, without importing it), or '-'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+# -- file hashes ---------------------------------------------------------------------------------------
+class HashCache:
+    """sha256 of files, remembered in a JSON file per (resolved path, size, mtime_ns, inode)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
+            self.entries = {}
+        self.changed = False
+
+    def sha256(self, file: str | os.PathLike) -> str:
+        """The file's sha256; hashed only when its size, mtime or inode differ from the remembered ones."""
+        file = Path(file).resolve()
+        st = file.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        entry = self.entries.get(str(file))
+        if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
+            return entry["sha256"]
+        digest = file_sha256(file)
+        self.entries[str(file)] = {"stamp": stamp, "sha256": digest}
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write the entries back (atomically) when they changed; a cache that cannot be written is skipped."""
+        if not self.changed:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.entries, sort_keys=True))
+            self.changed = False
+        except OSError:
+            pass
+
+
+def code_sha256(sources: tuple[str, ...] = GRAPH_SOURCES) -> str:
+    """sha256 over the .py files (names and bytes) of `sources` inside the package."""
+    digest = hashlib.sha256()
+    for source in sources:
+        root = PACKAGE / source
+        for file in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(str(file.relative_to(PACKAGE)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def gan_path(models_dir: str | os.PathLike, level: str | None) -> Path:
+    """The generator checkpoint for `level`: models/gan-<level>.pt when present, else models/gan.pt."""
+    models_dir = Path(models_dir)
+    if level is not None and (models_dir / f"gan-{level}.pt").is_file():
+        return models_dir / f"gan-{level}.pt"
+    return models_dir / "gan.pt"
+
+
+def bundle_key(identity: dict) -> str:
+    """32 hex digits naming a bundle: the identity, the export version, code and library versions."""
+    blob = json.dumps(
+        {**identity, "export": EXPORT_VERSION, "code": code_sha256(),
+         "torch": package_version("torch"), "onnxruntime": package_version("onnxruntime")},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def models_key(
+    models_dir: str | os.PathLike, level: str | None, i3d_checkpoint: str | os.PathLike | None, i3d_seed: int,
+    i3d_arch: str, cache_dir: str | os.PathLike,
+) -> str | None:
+    """The bundle key of the models in `models_dir` (None when a model file is missing: torch will say which)."""
+    models_dir = Path(models_dir)
+    files = {"tcnn": models_dir / "tcnn.pt", "vqvae": models_dir / "vqvae.pt", "gan": gan_path(models_dir, level)}
+    if i3d_checkpoint is not None:
+        files["i3d"] = Path(i3d_checkpoint)
+    if not all(f.is_file() for f in files.values()):
+        return None
+    hashes = HashCache(Path(cache_dir) / "file-hashes.json")
+    identity = {name: hashes.sha256(f) for name, f in files.items()}
+    hashes.save()
+    identity["i3d_arch"] = i3d_arch
+    identity["i3d_seed"] = None if i3d_checkpoint is not None else int(i3d_seed)
+    return bundle_key(identity)
+
+
+def find_bundle(cache_dir: str | os.PathLike, key: str | None) -> Path | None:
+    """The complete bundle folder for `key`, or None."""
+    if key is None:
+        return None
+    folder = Path(cache_dir) / key
+    return folder if all((folder / name).is_file() for name in (GRAPH, META)) else None
+
+
+# -- running -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BundleMeta:
+    """What the graph was exported from: level name, category names, picture side, wave rate and length."""
+
+    level: str
+    categories: list[str]
+    image_size: int
+    sample_rate: int
+    num_samples: int
+
+
+def default_threads() -> int:
+    """ONNX Runtime intra-op threads: $OMP_NUM_THREADS when set (as torch reads it), else 0 (one per core)."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+class OrtPipeline:
+    """`run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` by one ONNX Runtime session.
+
+    Attributes as `conchshell.pipeline.Pipeline`'s: level, categories, image_size, sample_rate, num_samples.
+    Session set-up, measured on the demo models (level low, 2 threads, fresh processes, interleaved rounds, a
+    loaded machine): 0.39–0.41 s from pipeline.onnx with every optimisation on; 0.30–0.32 s from the graph saved
+    after ORT_ENABLE_ALL, loaded with optimisations off (kept: the first session on a CPU writes it); 0.34–0.37 s
+    with weight pre-packing off (not kept); ORT_ENABLE_EXTENDED saved, ALL on load, 0.15 vs 0.17 s unloaded (not
+    kept). Compute was the same in all (2.1–2.3 s there).
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(self, folder: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        meta = json.loads((self.folder / META).read_text())
+        self.meta = BundleMeta(**meta)
+        self.level, self.categories = self.meta.level, list(self.meta.categories)
+        self.image_size, self.sample_rate, self.num_samples = self.meta.image_size, self.meta.sample_rate, self.meta.num_samples
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = default_threads() if threads is None else threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: its note that saved layouts are CPU-specific is handled here
+        self.session = _session(ort, self.folder, options)
+
+    def outputs(self, pictures: np.ndarray) -> dict[str, np.ndarray]:
+        """Every graph output for uint8 pictures [B,H,W,3]: wave [B,T], label [B], st [B,C_st,T'], probs [B,C]."""
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(None, {"pictures": np.ascontiguousarray(pictures, np.uint8)})))
+
+    def run(self, pictures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 pictures [B,H,W,3] → (wave float32 [B,T], label int64 [B])."""
+        out = self.outputs(pictures)
+        return out["wave"], out["label"]
+
+
+def cpu_fingerprint() -> str:
+    """12 hex digits naming this kind of CPU for ONNX Runtime's layout choices: machine, onnxruntime version and
+    the CPU's feature flags (Linux /proc/cpuinfo; elsewhere the processor name)."""
+    import platform
+
+    flags = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), flags)
+    except OSError:
+        pass
+    blob = f"{platform.machine()}|{package_version('onnxruntime')}|{flags}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _session(ort, folder: Path, options):
+    """A session on the CPU-specific optimised graph when this CPU has one; else on pipeline.onnx with every
+    optimisation, saving the optimised graph (through a temporary name) for the next process."""
+    optimised = folder / f"pipeline.opt-{cpu_fingerprint()}.onnx"
+    providers = ["CPUExecutionProvider"]
+    if optimised.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(str(optimised), options, providers=providers)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        with atomic_path(optimised) as tmp:
+            options.optimized_model_filepath = str(tmp)
+            session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+    except OSError:  # a read-only cache: only the next process's start-up pays
+        options.optimized_model_filepath = ""
+        session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+    return session
+
+
+def write_meta(folder: Path, meta: BundleMeta) -> None:
+    """meta.json of a bundle being written."""
+    (folder / META).write_text(json.dumps(meta.__dict__, indent=1, sort_keys=True) + "\n")
+
+
+# -- choosing the engine -------------------------------------------------------------------------------
+def load(
+    models_dir: str | os.PathLike, level: str | None = None, device: str = "cpu",
+    i3d_checkpoint: str | os.PathLike | None = None, i3d_seed: int = 0, i3d_arch: str = "inception",
+    backend: str = "auto", cache_dir: str | os.PathLike | None = None,
+):
+    """The pipeline `conchshell generate` runs: OrtPipeline from the models' bundle (exported first when missing),
+    else — backend eager, a CUDA device, ONNX Runtime missing or failing — the eager `Pipeline`.
+
+    With the bundle present nothing imports torch. Model errors are ConchErrors either way (the export loads
+    the models through `conchshell.pipeline.load_pipeline`, which checks them).
+    """
+    settings = (models_dir, level, device, i3d_checkpoint, i3d_seed, i3d_arch)
+    usable = device == "cpu" and onnxruntime_available()
+    if backend == "onnxruntime" and not usable:
+        why = "--device is not cpu" if device != "cpu" else "onnx / onnxruntime are not installed"
+        print(f"note: ONNX Runtime not used ({why}); running in PyTorch", file=sys.stderr)
+    if backend == "eager" or not usable:
+        from conchshell.pipeline import load_pipeline
+
+        return load_pipeline(*settings)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = models_key(models_dir, level, i3d_checkpoint, i3d_seed, i3d_arch, cache)
+    folder = find_bundle(cache, key)
+    eager = None
+    if folder is None:
+        from conchshell.pipeline import load_pipeline
+
+        eager = load_pipeline(*settings)  # says which model file is missing or wrong
+        folder = _export(eager, cache / str(key))
+        if folder is None:
+            return eager
+    try:
+        pipeline = OrtPipeline(folder)
+    except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
+        fallback_note("the pipeline", err)
+        from conchshell.pipeline import load_pipeline
+
+        return eager or load_pipeline(*settings)
+    if level is not None and pipeline.level != level:
+        path = gan_path(models_dir, level)
+        raise ConchError(
+            f"{path}: generator was trained for level {pipeline.level}, not {level} "
+            f"(train it with `dvc exp run -S level={level}`, or drop --level)"
+        )
+    return pipeline
+
+
+def _export(eager, folder: Path) -> Path | None:
+    """Export `eager` to `folder` (minutes, once per set of models); None, with a note, when it fails."""
+    from conchshell.fast import export_bundle
+
+    print(f"note: exporting the models for ONNX Runtime, once (cached in {folder.parent})", file=sys.stderr)
+    try:
+        return export_bundle(eager, folder)
+    except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead
+        fallback_note("the pipeline", err)
+        return None
+
+
+def fallback_note(what: str, err: Exception) -> None:
+    """One stderr line: `what` runs in PyTorch, and why ONNX Runtime could not take it."""
+    why = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+    print(f"note: {what} runs in PyTorch (ONNX Runtime could not take it: {why})", file=sys.stderr)
