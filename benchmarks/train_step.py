@@ -26,7 +26,7 @@ import torch
 
 from conchshell.config import LEVELS, from_dict
 from conchshell.data.store import PairDataset, write_audio_store, write_image_store
-from conchshell.losses import ConchShellLoss, feature_matching, generator_adversarial
+from conchshell.losses import TERMS, Step, weighted_sum
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
 from conchshell.models.i3d import build_i3d
@@ -37,7 +37,7 @@ from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN
 from conchshell.profile import count_flops, count_params
-from conchshell.training.gan import loss_weights, make_optimisers
+from conchshell.training.gan import make_loss, make_optimisers
 
 RATE, SAMPLES, BATCH = 16000, 128000, 2
 PAPER = {  # Table 1 and DESIGN.md: params, FLOPs
@@ -104,12 +104,10 @@ def one_step(g, d, opts, loss_fn, loader, device, branch=None) -> dict[str, floa
     d_loss.backward()
     opts[1].step()
     out["D step"] = (t3 := sync(device)) - t2
-    real_maps, fake_maps = loss_fn._d_both(d, batch["latent"], fake)
-    w = loss_fn.weights
-    adv_fm = w.adv * generator_adversarial(fake_maps) + w.fm * feature_matching(real_maps, fake_maps)
+    step = Step(loss_fn, batch["latent"], fake, batch["audio"], batch["codes"], d)
+    adv_fm = weighted_sum(loss_fn.lambdas, {k: TERMS[k](step) for k in ("adv", "fm")})
     out["G adv+FM"] = (t4 := sync(device)) - t3
-    wave_l1, mel_l1, _ = loss_fn.audio_terms(fake, batch["audio"])
-    audio_loss = w.wave * wave_l1 + w.mel * mel_l1
+    audio_loss = weighted_sum(loss_fn.lambdas, {k: TERMS[k](step) for k in ("wave", "mel")})
     out["dec fwd"] = (t5 := sync(device)) - t4
     opts[0].zero_grad()
     audio_loss.backward(retain_graph=True)
@@ -137,7 +135,7 @@ def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[di
             g = Generator(**generator_config(level, frames, args.size, args.width)).to(device)
             d = Discriminator(**discriminator_config(args.size, args.width)).to(device)
             opts = make_optimisers(g, d, cfg.gan)[:2]
-            loss_fn = ConchShellLoss(codec, LEVELS[level], loss_weights(cfg.gan), "paper", window).to(device)
+            loss_fn = make_loss(codec, LEVELS[level], cfg.gan, window).to(device)
             loader = endless(dataset)
             one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)  # warm-up
             times = [one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)

@@ -35,6 +35,11 @@ def _opt(default, **meta):
     return field(default=default, metadata=meta)
 
 
+def _opt_dict(default: dict, **meta):
+    """A {name: number ≥ 0} mapping (λ's); a given mapping replaces the default whole."""
+    return field(default_factory=lambda: dict(default), metadata={"min": 0, **meta})
+
+
 def _positive(default, **meta):
     return field(default=default, metadata={"min_exclusive": 0, **meta})
 
@@ -95,6 +100,19 @@ class I3DConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    """A G objective: λ per loss term, and whether the wave and mel terms send gradients through the decoder.
+
+    The defaults are the authors' released objective (the `released-code` profile).
+    """
+
+    lambdas: dict[str, float] = _opt_dict(
+        {"adv": 1.0, "fm": 3.0, "latent": 5.0, "code": 8.0, "wave": 40.0, "mel": 15.0}
+    )
+    decoder_grad: bool = False
+
+
+@dataclass(frozen=True)
 class GANConfig:
     """The ConchShell GAN on cached features (DESIGN.md, Losses)."""
 
@@ -112,18 +130,22 @@ class GANConfig:
     decay_every: int = _positive(20000)
     gamma_g: float = _opt(0.8, min_exclusive=0, max=1)
     gamma_d: float = _opt(0.9, min_exclusive=0, max=1)
-    lambda_adv: float = _opt(0.5, min=0)
-    lambda_fm: float = _opt(3.0, min=0)
-    lambda_wave: float = _opt(40.0, min=0)
-    lambda_mel: float = _opt(15.0, min=0)
-    lambda_adv_released: float = _opt(1.0, min=0)  # released-code profile's adversarial weight
-    lambda_latent: float = _opt(5.0, min=0)  # released-code profile only
-    lambda_code: float = _opt(8.0, min=0)  # released-code profile only
+    # G's objective Σ λ[k]·term[k] (keys: conchshell.losses.TERMS; a term left out is not computed)
+    lambdas: dict[str, float] = _opt_dict({"adv": 0.5, "fm": 3.0, "wave": 40.0, "mel": 15.0})
+    decoder_grad: bool = True  # the wave and mel terms send gradients into G through the decoder
+    released_code: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # `profile: released-code`
+    warmup_lambdas: dict[str, float] = _opt_dict({"latent": 5.0, "wave": 40.0, "mel": 15.0})  # G alone, no D
     loss_window_seconds: float | None = _opt(None, min_exclusive=0)  # null: the whole clip
     checkpoint_every: int = _positive(50)
     log_every: int = _positive(10)
     sample_every: int = _positive(100)
     num_workers: int = _opt(0, min=0)
+
+    def objective(self) -> tuple[dict[str, float], bool]:
+        """(λ per term, decoder_grad) of `profile`: `lambdas`/`decoder_grad`, or `released_code`'s."""
+        if self.profile == "released-code":
+            return dict(self.released_code.lambdas), self.released_code.decoder_grad
+        return dict(self.lambdas), self.decoder_grad
 
 
 @dataclass(frozen=True)
@@ -228,6 +250,8 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
         if optional:
             return None
         raise fail("must not be empty (null)")
+    if typing.get_origin(base) is dict:
+        return _check_mapping(key, value, meta, source)
     coerced = _coerce(value, base)
     if coerced is _BAD:
         raise fail(f"expected {_type_name(base)}{' or null' if optional else ''}, got {value!r}")
@@ -244,6 +268,13 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
     if meta.get("exists") and not Path(value).exists():
         raise fail(f"{value} does not exist (give an existing path, or null)")
     return value
+
+
+def _check_mapping(key: str, value: Any, meta: typing.Mapping, source: str) -> dict[str, float]:
+    """A {name: number} mapping, every number checked as a float field with `meta` is."""
+    if not isinstance(value, dict):
+        raise ConchError(f"{source}: {key}: expected a mapping of name: number, got {value!r}")
+    return {str(name): _check_value(f"{key}.{name}", number, float, meta, source) for name, number in value.items()}
 
 
 class _Bad:

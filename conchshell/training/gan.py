@@ -2,7 +2,7 @@
 
 One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent, fake.detach()); G's step
 on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
-alone on the reconstruction terms (λ_latent·latent + λ_wave·wave + λ_mel·mel, no D), so G has learnt
+alone on the reconstruction terms (`gan.warmup_lambdas`: latent + wave + mel, no D), so G has learnt
 which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
 G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
@@ -45,7 +45,7 @@ from tqdm import tqdm
 from conchshell.config import Config, to_dict
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, save_torch, state_dict_sha256
-from conchshell.losses import ConchShellLoss, LossWeights, is_finite
+from conchshell.losses import ConchShellLoss, check_terms, is_finite
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
 
@@ -128,10 +128,16 @@ def build_models(
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
 
-def loss_weights(gan) -> LossWeights:
-    """The λ's of `gan.profile` (released-code uses its own adversarial weight)."""
-    adv = gan.lambda_adv if gan.profile == "paper" else gan.lambda_adv_released
-    return LossWeights(adv, gan.lambda_fm, gan.lambda_wave, gan.lambda_mel, gan.lambda_latent, gan.lambda_code)
+def make_loss(codec: nn.Module, level: int, gan, window_seconds: float | None) -> ConchShellLoss:
+    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's."""
+    lambdas, decoder_grad = gan.objective()
+    where = "gan.released_code.lambdas" if gan.profile == "released-code" else "gan.lambdas"
+    for name, given in ((where, lambdas), ("gan.warmup_lambdas", gan.warmup_lambdas)):
+        try:
+            check_terms(given, name)
+        except ValueError as err:
+            raise ConchError(f"params: {err}") from err
+    return ConchShellLoss(codec, level, lambdas, gan.warmup_lambdas, decoder_grad, window_seconds)
 
 
 def make_optimisers(g: nn.Module, d: nn.Module, gan) -> tuple:
@@ -361,7 +367,7 @@ def train_gan(
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
-    loss_fn = ConchShellLoss(codec, level, loss_weights(gan), gan.profile, gan.loss_window_seconds).to(env.device)
+    loss_fn = make_loss(codec, level, gan, gan.loss_window_seconds).to(env.device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
     run_inputs = {**inputs, "vqvae_state": vqvae_sha256, "pairs": str(len(dataset)), "code": code_sha256(),
