@@ -38,8 +38,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from conchshell.audio_spec import PAPER
 from conchshell.config import LEVELS, load_config
-from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
+from conchshell.generate import Pipeline, load_pipeline
 from conchshell.models.generator import build_generator, generator_config
 from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from image_features import peak_memory_mib, reset_peak_memory  # the sibling benchmark's helpers
 
 STEPS = ("TCNN", "I3D", "G", "decode", "total")
+AUDIO_RATE, SECONDS = PAPER.rate, PAPER.seconds  # the paper's audio spec (conchshell.audio_spec)
 HERE = Path(__file__).resolve()
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from conchshell.audio_spec import PAPER
 from conchshell.config import LEVELS, from_dict
 from conchshell.data.store import PairDataset, write_audio_store, write_image_store
 from conchshell.losses import TERMS, Step, weighted_sum
@@ -39,7 +40,7 @@ from conchshell.models.tcnn import TCNN
 from conchshell.profile import count_flops, count_params
 from conchshell.training.gan import make_loss, make_optimisers
 
-RATE, SAMPLES, BATCH = 16000, 128000, 2
+RATE, SAMPLES, BATCH = PAPER.rate, PAPER.samples, 2
 PAPER = {  # Table 1 and DESIGN.md: params, FLOPs
     "high": {"G": (33.1e6, 23.8e9), "D": (9.212e6, 2.73e9)},
     "low": {"G": (65.2e6, 27.2e9), "D": (9.212e6, 10.98e9)},
@@ -151,7 +152,9 @@ def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[di
 def size_table(levels: list[str]) -> pd.DataFrame:
     """Params and FLOPs of G and D (paper profile, counted on the meta device) beside Table 1."""
     rows = []
-    frames = {"high": 1000, "low": 4000, "deep": 16000}
+    with torch.device("meta"):
+        hops = VQVAE(preset_hps("demo")).hop_lengths  # the codec's hop per level index
+    frames = {level: SAMPLES // hops[LEVELS[level]] for level in levels}
     for level in levels:
         with torch.device("meta"):
             g = Generator(**generator_config(level, frames[level], "paper"))

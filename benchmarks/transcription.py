@@ -20,11 +20,12 @@ import time
 import numpy as np
 
 from conchshell import paths
+from conchshell.audio_spec import PAPER
 from conchshell.config import load_config
 from conchshell.data.demo import CATEGORIES, demo_piece
 from conchshell.transcription import PianoTranscriber, frame_windows, unwrap
 
-RATE, SECONDS = 16000, 8.0
+RATE, SECONDS = PAPER.rate, PAPER.seconds
 
 
 def clips(count: int) -> dict[str, list[np.ndarray]]:

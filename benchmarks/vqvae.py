@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from conchshell import paths
+from conchshell.audio_spec import PAPER
 from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps
 
-SECONDS, RATE = 8.0, 16000
+SECONDS, RATE = PAPER.seconds, PAPER.rate
 
 
 def peak_rss_mib() -> float:

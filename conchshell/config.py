@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass; `load_config()` reads the YAML, rejects unknown keys, wrong
 types and bad values with a one-line ConchError naming the key (`gan.batch_size: must be > 0, got -1`),
-and fills defaults for keys the file leaves out.
+and fills defaults for keys the file leaves out. The defaults are params.yaml's values (a test holds them
+equal), so a key left out means what the repository's params.yaml says.
 
 A field's metadata may carry:
   choices  - the allowed values (`level: high | low | deep`)
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from conchshell.audio_spec import PAPER, PESQ_MODES, AudioSpec
 from conchshell.errors import ConchError
 
 #: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128).
@@ -53,9 +55,14 @@ class DataConfig:
     pictures_per_category: int = _positive(20)
     pieces_per_category: int = _positive(10)
     val_fraction: float = _opt(0.15, min_exclusive=0, max=0.5)
-    sample_rate: int = _opt(16000, choices=(8000, 16000))
-    seconds: float = _positive(8.0)
+    sample_rate: int = _opt(PAPER.rate, choices=tuple(PESQ_MODES))
+    seconds: float = _positive(PAPER.seconds)
     image_size: int = _opt(224, min=32)
+
+    @property
+    def audio(self) -> AudioSpec:
+        """The audio spec of the prepared clips (conchshell.audio_spec)."""
+        return AudioSpec(self.sample_rate, self.seconds)
 
 
 @dataclass(frozen=True)
@@ -64,18 +71,18 @@ class VQVAEConfig:
 
     checkpoint: str | None = _opt(None, exists=True)
     preset: str = _opt("demo", choices=("demo", "jukebox-5b"))
-    sample_rate: int = _positive(16000)
+    sample_rate: int = _positive(PAPER.rate)
     l_bins: int = _opt(256, min=2)
     width: int = _positive(16)
     depth: int = _positive(3)
     steps: int = _opt(450, min=0)
-    batch_size: int = _positive(8)
-    lr: float = _positive(3e-4)
-    segment_seconds: float = _positive(0.128)
+    batch_size: int = _positive(4)
+    lr: float = _positive(1e-3)
+    segment_seconds: float = _positive(0.512)
     commit: float = _opt(0.02, min=0)
-    spectral: float = _opt(1.0, min=0)
-    l1: float = _opt(1.0, min=0)  # weight of the waveform L1 term
-    mel: float = _opt(0.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
+    spectral: float = _opt(0.25, min=0)
+    l1: float = _opt(0.1, min=0)  # weight of the waveform L1 term
+    mel: float = _opt(2.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
     encode_batch_size: int = _positive(4)
 
 
@@ -83,7 +90,7 @@ class VQVAEConfig:
 class TCNNConfig:
     """Training of the TCNN picture classifier (TCNN-6 or TCNN-18, chosen by `image_encoder`)."""
 
-    epochs: int = _positive(12)
+    epochs: int = _positive(30)
     batch_size: int = _positive(16)
     lr: float = _positive(1e-3)
     weight_decay: float = _opt(1e-4, min=0)
@@ -119,12 +126,12 @@ class GANConfig:
     profile: str = _opt("paper", choices=("paper", "released-code"))
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(150, min=0)
-    warmup_steps: int = _opt(0, min=0)  # the first steps train G alone on the reconstruction terms (no D)
+    steps: int = _opt(330, min=0)
+    warmup_steps: int = _opt(300, min=0)  # the first steps train G alone on the reconstruction terms (no D)
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
     batch_size: int = _positive(4)
-    lr_g: float = _positive(1e-5)
-    lr_d: float = _positive(1e-5)
+    lr_g: float = _positive(3e-4)  # the paper: 1e-5
+    lr_d: float = _positive(1e-4)  # the paper: 1e-5
     beta1: float = _opt(0.5, min=0, max=1)
     beta2: float = _opt(0.999, min=0, max=1)
     decay_every: int = _positive(20000)
@@ -135,7 +142,7 @@ class GANConfig:
     decoder_grad: bool = True  # the wave and mel terms send gradients into G through the decoder
     released_code: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # `profile: released-code`
     warmup_lambdas: dict[str, float] = _opt_dict({"latent": 5.0, "wave": 40.0, "mel": 15.0})  # G alone, no D
-    loss_window_seconds: float | None = _opt(None, min_exclusive=0)  # null: the whole clip
+    loss_window_seconds: float | None = _opt(1.0, min_exclusive=0)  # null: the whole clip
     checkpoint_every: int = _positive(50)
     log_every: int = _positive(10)
     sample_every: int = _positive(100)
@@ -163,7 +170,7 @@ class Config:
     """The whole of params.yaml."""
 
     seed: int = _opt(0, min=0)
-    level: str = _opt("high", choices=tuple(LEVELS))
+    level: str = _opt("low", choices=tuple(LEVELS))
     image_encoder: str = _opt("tcnn6", choices=IMAGE_ENCODERS)
     data: DataConfig = field(default_factory=DataConfig)
     vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)

@@ -6,7 +6,7 @@
                                              (C_st = 1024 for i3d.arch inception, 2048 for r50)
       → Generator G_level(st, label)       → latent [B,64,T_L]
       → JukeboxCodec.quantise (nearest codebook entry, no straight-through)
-      → JukeboxCodec.decode                → wave [B,T] at 16 kHz (T = 128000 for 8 s)
+      → JukeboxCodec.decode                → wave [B,T] at the audio spec G was trained on (T = rate · seconds)
 
 `load_pipeline(models_dir)` reads models/tcnn.pt, models/vqvae.pt and models/gan.pt; the I3D is rebuilt
 exactly as `encode_images` built it (params.yaml's i3d.arch and i3d.checkpoint, or the seeded random init).
@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from conchshell.audio_spec import PAPER, AudioSpec
 from conchshell.config import LEVELS
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
@@ -36,9 +37,6 @@ from conchshell.models.i3d import build_i3d, feature_dim
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
-
-AUDIO_RATE = 16000
-SECONDS = 8.0
 
 
 def synthesise(
@@ -79,7 +77,7 @@ class Pipeline(nn.Module):
         level: str,
         categories: list[str],
         image_size: int = 224,
-        num_samples: int = int(AUDIO_RATE * SECONDS),
+        num_samples: int = PAPER.samples,
     ):
         super().__init__()
         self.branch = branch
@@ -145,7 +143,8 @@ def load_pipeline(
     if list(meta.get("categories", categories)) != list(categories):
         raise ConchError(f"{path}: trained on other categories than {models_dir / 'tcnn.pt'}; re-run train_gan")
     vqvae = load_vqvae(models_dir / "vqvae.pt")
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, AUDIO_RATE)
+    audio_spec = AudioSpec(int(meta.get("audio_rate", PAPER.rate)), float(meta.get("seconds", PAPER.seconds)))
+    codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
     width = int(meta.get("generator_config", {}).get("in_channels", 2048))
     if width != feature_dim(i3d_arch):
         raise ConchError(
@@ -154,7 +153,7 @@ def load_pipeline(
         )
     i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
     branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
-    num_samples = int(AUDIO_RATE * SECONDS)
+    num_samples = audio_spec.samples
     if generator.frames != codec.frames(LEVELS[level], num_samples):
         raise ConchError(
             f"{path}: generator makes {generator.frames} frames but {models_dir / 'vqvae.pt'} needs "

@@ -11,13 +11,13 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from conchshell.errors import ConchError
-
 
 #: Temporary names end in this suffix (git-ignored: `.*.tmp`); `sweep_stale_temps` removes dead writers' ones.
 TMP_SUFFIX = ".tmp"

@@ -19,12 +19,13 @@ Wave and mel terms may use a random hop-aligned window of the latent and the mat
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
+
+from conchshell.log_mel import LOSS, LogMel
 
 Maps = list[list[torch.Tensor]]  # per scale, every layer's map [B, C_j, N_j]
 
@@ -63,19 +64,6 @@ def feature_matching(real: Maps, fake: Maps) -> torch.Tensor:
 
 
 # -- audio terms -------------------------------------------------------------------------------------
-class LogMel(nn.Module):
-    """log(mel + 1e-5) of a wave: [B, T] → [B, n_mels, frames] (torchaudio, 128 mels, n_fft 1024, hop 256)."""
-
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 128, n_fft: int = 1024, hop_length: int = 256):
-        super().__init__()
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=1.0
-        )
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wave.float()) + 1e-5)
-
-
 def window_frames(seconds: float | None, samples_per_frame: float, frames: int, audio_rate: int) -> int:
     """Latent frames in a loss window of `seconds` (None → the whole latent), at least 1, at most `frames`."""
     if seconds is None:
@@ -219,7 +207,7 @@ class ConchShellLoss(nn.Module):
         self.warmup_lambdas = dict(warmup_lambdas or {})
         self.decoder_grad = bool(decoder_grad)
         self.window_seconds = window_seconds
-        self.log_mel = LogMel(codec.audio_rate)
+        self.log_mel = LogMel.of(codec.audio_rate, LOSS)
 
     @staticmethod
     def _d_both(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[Maps, Maps]:

@@ -65,9 +65,9 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     import matplotlib.pyplot as plt
     import torch
 
-    from conchshell.evaluation import log_mel
+    from conchshell.log_mel import METRIC, log_mel
 
-    mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate).numpy()
+    mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate, METRIC).numpy()
     seconds = len(wave) / sample_rate
     fig, ax = plt.subplots(figsize=(4.0, 1.8), dpi=80)
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))

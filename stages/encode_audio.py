@@ -1,6 +1,7 @@
 """Stage `encode_audio`: encode every prepared clip once with the VQ-VAE into data/features/audio.h5.
 
-Each clip (in order of first appearance in the manifest, all splits) is read at 16 kHz, run through
+Each clip (in order of first appearance in the manifest, all splits) is read at the audio spec of the
+prepared data (`data.sample_rate`, `data.seconds`: conchshell.audio_spec), recorded in the store's attrs, run through
 the VQ-VAE at `vqvae.sample_rate` (resampled on the way in when that differs), and stored with its
 codes and continuous latents for all three levels, so changing `level` never re-runs this stage.
 """
@@ -24,9 +25,6 @@ from conchshell.errors import report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox import JukeboxCodec, load_vqvae
 
-AUDIO_RATE = 16000
-CLIP_SAMPLES = 128000
-
 
 @report_errors
 def main(argv: list[str] | None = None) -> int:
@@ -40,23 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     prepared = Path(args.prepared)
     clips = unique_clips(read_manifest(prepared))
     vqvae = load_vqvae(args.vqvae)
-    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, AUDIO_RATE)
-    frames = [codec.frames(L, CLIP_SAMPLES) for L in range(LEVELS)]
+    audio_spec = cfg.data.audio
+    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, audio_spec.rate)
+    frames = [codec.frames(L, audio_spec.samples) for L in range(LEVELS)]
     attrs = {
         "preset": vqvae.preset,
         "sample_rate": cfg.vqvae.sample_rate,
-        "audio_rate": AUDIO_RATE,
+        "audio_rate": audio_spec.rate,
         "hop_lengths": np.array(vqvae.hop_lengths, dtype=np.int64),
         "vqvae_sha256": state_dict_sha256(vqvae.state_dict()),
         "l_bins": vqvae.l_bins,
         "emb_width": vqvae.emb_width,
     }
-    layout = audio_store_layout(len(clips), CLIP_SAMPLES, frames, vqvae.emb_width)
+    layout = audio_store_layout(len(clips), audio_spec.samples, frames, vqvae.emb_width)
     batch = cfg.vqvae.encode_batch_size
     with StoreWriter(args.out, [c for c, _ in clips], layout, attrs) as out, torch.inference_mode():
         for start in tqdm(range(0, len(clips), batch), desc="encode_audio", unit="batch", dynamic_ncols=True):
             rels = [rel for _, rel in clips[start : start + batch]]
-            audio = np.stack([read_audio(prepared / rel, AUDIO_RATE, CLIP_SAMPLES / AUDIO_RATE) for rel in rels])
+            audio = np.stack([read_audio(prepared / rel, audio_spec.rate, audio_spec.seconds) for rel in rels])
             latents = codec.latents(torch.from_numpy(audio))
             out.write("audio", start, audio)
             for level, z in enumerate(latents):

@@ -30,9 +30,9 @@ from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
-from conchshell.transcription import PianoTranscriber, TranscriptionCache
 from conchshell.report import ReportSample, piano_roll_png, spectrogram_png, write_report
 from conchshell.training.gan import load_generator
+from conchshell.transcription import PianoTranscriber, TranscriptionCache
 
 
 @report_errors
@@ -56,17 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     if meta.get("level") != cfg.level:
         raise ConchError(f"{models / 'gan.pt'}: trained for level {meta.get('level')}, params say {cfg.level}; re-run train_gan")
     vqvae = load_vqvae(models / "vqvae.pt")
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, cfg.data.sample_rate)
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
     store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
+    audio_spec = store.spec
+    codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
 
     real = {split: real_pieces(store, manifest, split) for split in ("train", "val")}
-    judge = train_judge(*real["train"], len(names), cfg.data.sample_rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
+    judge = train_judge(*real["train"], len(names), audio_spec.rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
     metrics = {f"judge.{split}_accuracy": accuracy(judge, *real[split]) for split in ("train", "val")}
     print(f"evaluate: the judge recognises {metrics['judge.val_accuracy']:.2f} of the real val pieces", file=sys.stderr)
 
-    music = MusicEvaluation(PianoTranscriber(), cfg.data.sample_rate, TranscriptionCache(args.transcription_cache),
-                            demo_true_notes(manifest, cfg.seed, cfg.data.seconds) if cfg.data.source == "demo" else {})
+    music = MusicEvaluation(PianoTranscriber(), audio_spec.rate, TranscriptionCache(args.transcription_cache),
+                            demo_true_notes(manifest, cfg.seed, audio_spec.seconds) if cfg.data.source == "demo" else {})
     rows, kept = [], []
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += scores.per_category()
         kept += samples
 
-    rate = cfg.data.sample_rate
+    rate = audio_spec.rate
     with atomic_path(out / paths.METRICS / "eval.json") as tmp:
         tmp.write_text(json.dumps(finite_or_none(metrics), indent=2, sort_keys=True) + "\n")
     per_category = pd.DataFrame(rows)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     report_samples = [
         ReportSample(s.id, s.category, s.predicted_category, read_picture(prepared / pictures[s.id]),
                      s.generated, s.ground_truth, s.reconstruction,
-                     piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, cfg.data.seconds))
+                     piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, audio_spec.seconds))
         for s in kept
     ]
     title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"

@@ -71,6 +71,6 @@ def make_workspace(
     )
     (root / "params.yaml").write_text(
         "seed: 0\nlevel: high\ngan:\n  size: demo\n  width: 0.02\n  batch_size: 2\n  lr_g: 1.0e-3\n"
-        "  lr_d: 1.0e-3\n  loss_window_seconds: 0.1\n  log_every: 1\n  sample_every: 2\n" + params
+        "  lr_d: 1.0e-3\n  loss_window_seconds: 0.1\n  log_every: 1\n  sample_every: 2\n  warmup_steps: 0\n" + params
     )
     return root

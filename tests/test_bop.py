@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import tone
 from PIL import Image
 
 from conchshell.data.audio import read_audio, write_wav
 from conchshell.data.bop import MAX_LISTED, BopSource, problems_error, scan_bop
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
-
-from conftest import tone
-
 
 # --- pictures ---------------------------------------------------------------------------------
 

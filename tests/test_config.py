@@ -16,6 +16,11 @@ def test_repository_params_load_and_match_defaults_types():
     assert cfg.data.sample_rate == 16000 and cfg.data.seconds == 8.0
 
 
+def test_defaults_are_the_repository_params():
+    """One home for each default: a key left out of params.yaml means what the repository's params.yaml says."""
+    assert load_config("params.yaml") == Config()
+
+
 def test_missing_sections_fall_back_to_defaults():
     cfg = from_dict({"level": "deep"})
     assert cfg.level_index == 0

@@ -1,6 +1,5 @@
 """Atomic outputs and safe checkpoint loading."""
 
-import os
 import pickle
 import signal
 import subprocess

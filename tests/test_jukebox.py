@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from conchshell.errors import ConchError
-from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps, save_vqvae
-from conchshell.models.jukebox import checkpoint
+from conchshell.models.jukebox import VQVAE, JukeboxCodec, checkpoint, load_vqvae, preset_hps, save_vqvae
 from conchshell.models.jukebox.presets import merge_hps
 from conchshell.models.jukebox.resnet import dilations
 from conchshell.training.vqvae import train_vqvae

@@ -23,9 +23,9 @@ from conchshell.losses import (
     weighted_sum,
     window_frames,
 )
-from conchshell.training.gan import make_loss
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
+from conchshell.training.gan import make_loss
 
 
 def maps(score: float, feature: float, scales: int = 3, layers: int = 7) -> list[list[torch.Tensor]]:

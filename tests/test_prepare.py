@@ -13,8 +13,8 @@ import soundfile as sf
 import yaml
 from PIL import Image
 
-from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
 from conchshell.data.demo import CATEGORIES
+from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

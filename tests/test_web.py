@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -27,6 +26,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from test_cli import TinyI3D, make_models
+from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
 from conchshell import cli, generate
 from conchshell.data.images import read_picture
@@ -35,8 +36,6 @@ from conchshell.web.app import Settings, create_app
 from conchshell.web.mos import mos_ci, summarise
 from conchshell.web.trials import fingerprint, load_pool
 from conchshell.web.uploads import UploadRefused, decode_picture
-from test_cli import TinyI3D, make_models
-from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))

@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from test_cli import TinyI3D, make_models
+from web_helpers import live_server, make_study, write_params
 
 from conchshell import generate
 from conchshell.web.app import Settings, create_app
-from test_cli import TinyI3D, make_models
-from web_helpers import live_server, make_study, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))

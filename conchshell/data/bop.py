@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
+from conchshell.audio_spec import PAPER
 from conchshell.data.audio import read_audio
 from conchshell.data.images import read_picture
 from conchshell.data.manifest import Pair
@@ -185,7 +186,7 @@ def _check_row(
 class BopSource:
     """The BOP dataset as the `prepare` stage reads it: pairs, pictures and pieces."""
 
-    def __init__(self, root: str | os.PathLike, size: int = 224, sample_rate: int = 16000, seconds: float = 8.0):
+    def __init__(self, root: str | os.PathLike, size: int = 224, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds):
         self.scan = scan_bop(root)
         self.size, self.sample_rate, self.seconds = size, sample_rate, seconds
 

@@ -1,8 +1,8 @@
 """HDF5 feature stores (data/features/audio.h5, images.h5) and the picture↔clip `PairDataset`.
 
 audio.h5: `ids` [N] (clip ids), `audio` float32 [N, T], `codes/L` int16 [N, T_L], `latents/L` float16
-[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate, audio_rate, hop_lengths, vqvae_sha256, l_bins,
-emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, 2048, T'], `pred_label` int64
+[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate (the VQ-VAE's), audio_rate (the audio spec's rate; its seconds = T / audio_rate),
+hop_lengths, vqvae_sha256, l_bins, emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, 2048, T'], `pred_label` int64
 [N], `probs` float32 [N, C], attrs image_encoder, tcnn_sha256, i3d_sha256, i3d_pretrained, categories.
 Readers open the file lazily (per process, so DataLoader workers each get their own handle).
 """
@@ -10,8 +10,9 @@ Readers open the file lazily (per process, so DataLoader workers each get their 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from conchshell.audio_spec import AudioSpec
 from conchshell.data.manifest import clip_id
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
@@ -41,7 +43,7 @@ class StoreWriter:
         self.datasets = datasets
         self.attrs = attrs
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         self.file = h5py.File(tmp, "w")
@@ -124,6 +126,7 @@ class _LazyH5:
                     raise ConchError(f"{self.path}: not a {what} (no `{missing[0]}` dataset)")
                 self.ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+                self.shapes = {name: f[name].shape for name in required}
         except OSError as err:
             raise ConchError(f"{self.path}: not a readable HDF5 {what} ({err})") from err
         self._index = {clip: i for i, clip in enumerate(self.ids)}
@@ -176,6 +179,14 @@ class AudioStore(_LazyH5):
                 f"{self.path}: made by another VQ-VAE than models/vqvae.pt (vqvae_sha256 differs); "
                 "re-run encode_audio (`dvc repro encode_audio`)"
             )
+
+    @property
+    def spec(self) -> AudioSpec:
+        """The audio spec of the stored clips: attr `audio_rate`, seconds = T / audio_rate."""
+        rate = self.attrs.get("audio_rate")
+        if not isinstance(rate, int) or rate <= 0:
+            raise ConchError(f"{self.path}: attribute `audio_rate` missing or invalid; re-run encode_audio")
+        return AudioSpec(rate, self.shapes["audio"][-1] / rate)
 
     def codes(self, i: int, level: int) -> np.ndarray:
         """int64 [T_L]."""

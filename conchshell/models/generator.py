@@ -11,7 +11,7 @@ Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
                                                                      → [B, 64, frames]
 
 Only the last interpolation sees T', so G accepts any number of S-T frames. `frames` is the level's
-latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16000 for 8 s at 16 kHz); the
+latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16 k for 8 s at 16 kHz); the
 caller derives it, G hard-codes nothing. `generator_config(...)` gives the constructor arguments for a
 level and size profile; the `paper` profile lands within 10% of the paper's Table 1 (33.1 M / 65.2 M /
 100.4 M parameters).

@@ -19,7 +19,8 @@ logs are rebuilt from the history, so they read as one run even after DVC remove
 deletes last.pt once models/gan.pt is written: a finished run is never taken for a new one.
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
-section), `step`, plus `vqvae_sha256` and `replica_sha256` (G's hash on every rank, all equal).
+section), `step`, plus `vqvae_sha256`, `replica_sha256` (G's hash on every rank, all equal) and the audio spec
+G was trained on (`audio_rate`, `seconds`: conchshell.audio_spec).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -413,7 +414,8 @@ def train_gan(
         logger.close()
     final = max(start, gan.steps)
     replicas = _replica_hashes(g, env)
-    meta = {"vqvae_sha256": vqvae_sha256, "replica_sha256": replicas}
+    seconds = int(sample["audio"].shape[-1]) / codec.audio_rate
+    meta = {"vqvae_sha256": vqvae_sha256, "replica_sha256": replicas, "audio_rate": int(codec.audio_rate), "seconds": seconds}
     return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
 
 

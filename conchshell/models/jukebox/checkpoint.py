@@ -23,7 +23,6 @@ from conchshell.io import check_state_dict, load_torch, save_torch
 from conchshell.models.jukebox.presets import merge_hps, preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 
-
 #: Jukebox saves its hps as `jukebox.hparams.Hyperparams`, a dict subclass: read it as a plain dict.
 _SAFE_GLOBALS = [(dict, "jukebox.hparams.Hyperparams")]
 

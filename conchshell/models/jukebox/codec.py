@@ -14,13 +14,14 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import nn
 
+from conchshell.audio_spec import PAPER
 from conchshell.models.jukebox.vqvae import VQVAE
 
 
 class JukeboxCodec(nn.Module):
     """Wraps `vqvae` (running at `model_rate`) for waveforms at `audio_rate`."""
 
-    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = 16000):
+    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = PAPER.rate):
         super().__init__()
         self.vqvae = vqvae
         self.model_rate = int(model_rate)
@@ -38,7 +39,7 @@ class JukeboxCodec(nn.Module):
         return math.ceil(n / top) * top
 
     def frames(self, level: int, num_samples: int) -> int:
-        """Latent frames of `level` for `num_samples` audio-rate samples (1000/4000/16000 for 8 s at 16k)."""
+        """Latent frames of `level` for `num_samples` audio-rate samples (8 s at 16 kHz: 1000 / 4000 / 16 k at levels 2 / 1 / 0)."""
         return self._model_samples(num_samples) // self.hop(level)
 
     def samples_per_frame(self, level: int) -> float:
