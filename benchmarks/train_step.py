@@ -127,7 +127,7 @@ def endless(dataset):
 def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[dict]:
     rows = []
     codec = JukeboxCodec(vqvae, getattr(vqvae, "sample_rate", RATE), RATE).to(device)
-    dataset = PairDataset(manifest, folder / "audio.h5", folder / "images.h5", LEVELS[level], "train")
+    dataset = PairDataset(manifest, folder / "audio.h5", folder / "images.h5", level, "train")
     frames = dataset[0]["latent"].shape[-1]
     cfg = from_dict({"level": level, "gan": {"size": args.size, "width": args.width}})
     for window in (1.0, 8.0):
@@ -136,7 +136,7 @@ def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[di
             g = Generator(**generator_config(level, frames, args.size, args.width)).to(device)
             d = Discriminator(**discriminator_config(args.size, args.width)).to(device)
             opts = make_optimisers(g, d, cfg.gan)[:2]
-            loss_fn = make_loss(codec, LEVELS[level], cfg.gan, window).to(device)
+            loss_fn = make_loss(codec, level, cfg.gan, window).to(device)
             loader = endless(dataset)
             one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)  # warm-up
             times = [one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)
@@ -153,8 +153,8 @@ def size_table(levels: list[str]) -> pd.DataFrame:
     """Params and FLOPs of G and D (paper profile, counted on the meta device) beside Table 1."""
     rows = []
     with torch.device("meta"):
-        hops = VQVAE(preset_hps("demo")).hop_lengths  # the codec's hop per level index
-    frames = {level: SAMPLES // hops[LEVELS[level]] for level in levels}
+        codec = JukeboxCodec(VQVAE(preset_hps("demo")), RATE, RATE)
+    frames = {level: codec.frames(level, SAMPLES) for level in levels}
     for level in levels:
         with torch.device("meta"):
             g = Generator(**generator_config(level, frames[level], "paper"))

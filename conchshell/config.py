@@ -26,7 +26,8 @@ import yaml
 from conchshell.audio_spec import PAPER, PESQ_MODES, AudioSpec
 from conchshell.errors import ConchError
 
-#: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128).
+#: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128). Only the codec and the
+#: feature store turn a name into an index (JukeboxCodec.index, PairDataset); everything else passes the name.
 LEVELS: dict[str, int] = {"high": 2, "low": 1, "deep": 0}
 IMAGE_ENCODERS = ("tcnn6", "tcnn18")
 #: I3D architectures (conchshell.models.i3d.ARCHS; repeated here so reading params imports no model code).
@@ -178,11 +179,6 @@ class Config:
     i3d: I3DConfig = field(default_factory=I3DConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-
-    @property
-    def level_index(self) -> int:
-        """The Jukebox level index of `level` (high → 2, low → 1, deep → 0)."""
-        return LEVELS[self.level]
 
 
 def load_config(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:

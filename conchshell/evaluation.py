@@ -180,7 +180,7 @@ def evaluate_split(
     dataset,
     generator: nn.Module,
     codec,
-    level: int,
+    level: str,
     judge: Judge,
     categories: list[str],
     batch_size: int = 4,

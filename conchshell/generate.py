@@ -40,7 +40,7 @@ from conchshell.models.jukebox.codec import JukeboxCodec
 
 
 def synthesise(
-    generator: Generator, codec: JukeboxCodec, level: int, st: torch.Tensor, label: torch.Tensor, num_samples: int
+    generator: Generator, codec: JukeboxCodec, level: str | int, st: torch.Tensor, label: torch.Tensor, num_samples: int
 ) -> torch.Tensor:
     """S-T features st [B,C_st,T'] + label long [B] → wave [B, num_samples] (G → quantise → decode)."""
     z = generator(st, label)
@@ -84,7 +84,7 @@ class Pipeline(nn.Module):
         self.generator = fold_weight_norm(generator)
         self.codec = codec
         self.level = level
-        self.level_index = LEVELS[level]
+        self.level_index = LEVELS[level]  # the codec's index of `level`, for the ONNX export (fast.py)
         self.categories = list(categories)
         self.image_size = int(image_size)
         self.num_samples = int(num_samples)
@@ -95,7 +95,7 @@ class Pipeline(nn.Module):
     def forward(self, pictures: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         st, probs = self.branch(pictures)
         label = probs.argmax(-1)
-        wave = synthesise(self.generator, self.codec, self.level_index, st, label, self.num_samples)
+        wave = synthesise(self.generator, self.codec, self.level, st, label, self.num_samples)
         return wave, label
 
 
@@ -154,10 +154,10 @@ def load_pipeline(
     i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
     branch = ImageBranch(tcnn, i3d, mean, std, tcnn.arch)
     num_samples = audio_spec.samples
-    if generator.frames != codec.frames(LEVELS[level], num_samples):
+    if generator.frames != codec.frames(level, num_samples):
         raise ConchError(
             f"{path}: generator makes {generator.frames} frames but {models_dir / 'vqvae.pt'} needs "
-            f"{codec.frames(LEVELS[level], num_samples)} at level {level}; re-run train_gan"
+            f"{codec.frames(level, num_samples)} at level {level}; re-run train_gan"
         )
     image_size = getattr(tcnn, "image_size", 224)
     return Pipeline(branch, generator, codec, level, categories, image_size, num_samples).to(device)

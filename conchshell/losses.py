@@ -190,7 +190,7 @@ class ConchShellLoss(nn.Module):
     def __init__(
         self,
         codec: nn.Module,
-        level: int,
+        level: str,
         lambdas: dict[str, float],
         warmup_lambdas: dict[str, float] | None = None,
         decoder_grad: bool = True,
@@ -202,7 +202,7 @@ class ConchShellLoss(nn.Module):
         self.codec = codec
         for p in self.codec.parameters():
             p.requires_grad_(False)
-        self.level = int(level)
+        self.level = level  # a level name (the codec maps it to its index)
         self.lambdas = dict(lambdas)
         self.warmup_lambdas = dict(warmup_lambdas or {})
         self.decoder_grad = bool(decoder_grad)

@@ -20,7 +20,7 @@ from conchshell import paths
 from conchshell.config import load_config
 from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import LEVELS, StoreWriter, audio_store_layout, unique_clips
+from conchshell.data.store import NUM_LEVELS, StoreWriter, audio_store_layout, unique_clips
 from conchshell.errors import report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox import JukeboxCodec, load_vqvae
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     vqvae = load_vqvae(args.vqvae)
     audio_spec = cfg.data.audio
     codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, audio_spec.rate)
-    frames = [codec.frames(L, audio_spec.samples) for L in range(LEVELS)]
+    frames = [codec.frames(L, audio_spec.samples) for L in range(NUM_LEVELS)]
     attrs = {
         "preset": vqvae.preset,
         "sample_rate": cfg.vqvae.sample_rate,

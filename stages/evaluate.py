@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, kept = [], []
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
-        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level_index, split=None)
+        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level, split=None)
         keep = cfg.evaluate.samples if split == "val" else 0
         scores, samples = evaluate_split(
-            split, dataset, generator, codec, cfg.level_index, judge, names, cfg.evaluate.batch_size, keep,
+            split, dataset, generator, codec, cfg.level, judge, names, cfg.evaluate.batch_size, keep,
             on_piece=music.split(split),
         )
         metrics.update(scores.flat())

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         vqvae = load_vqvae(paths.VQVAE)
         vqvae_sha = state_dict_sha256(vqvae.state_dict())
         dataset = PairDataset(
-            read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level_index, "train", vqvae_sha
+            read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level, "train", vqvae_sha
         )
         audio_spec = dataset.audio_store.spec
         codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)

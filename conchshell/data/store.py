@@ -21,11 +21,13 @@ import torch
 from torch.utils.data import Dataset
 
 from conchshell.audio_spec import AudioSpec
+from conchshell.config import LEVELS
 from conchshell.data.manifest import clip_id
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
 
-LEVELS = 3
+#: Jukebox levels in the store, by index (codes/0 … codes/2): the codec's three.
+NUM_LEVELS = len(LEVELS)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -173,7 +175,7 @@ class AudioStore(_LazyH5):
     """Reader of data/features/audio.h5. `expect_vqvae_sha256`: the hash of the current VQ-VAE."""
 
     def __init__(self, path: str | os.PathLike, expect_vqvae_sha256: str | None = None):
-        super().__init__(path, "audio feature store", ("audio", *(f"codes/{L}" for L in range(LEVELS))))
+        super().__init__(path, "audio feature store", ("audio", *(f"codes/{L}" for L in range(NUM_LEVELS))))
         if expect_vqvae_sha256 is not None and self.attrs.get("vqvae_sha256") != expect_vqvae_sha256:
             raise ConchError(
                 f"{self.path}: made by another VQ-VAE than models/vqvae.pt (vqvae_sha256 differs); "
@@ -230,7 +232,8 @@ def unique_clips(manifest: pd.DataFrame, split: str | None = None) -> list[tuple
 
 
 class PairDataset(Dataset):
-    """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`.
+    """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`
+    (a level name, high | low | deep, or the store's level index).
 
     Item: {"id": str, "st": float32 [2048, T'], "label": long (TCNN-predicted), "true_label": long,
     "latent": float32 [emb, T_L], "codes": long [T_L], "audio": float32 [T]}.
@@ -241,14 +244,14 @@ class PairDataset(Dataset):
         manifest_df: pd.DataFrame,
         audio_store_path: str | os.PathLike,
         image_store_path: str | os.PathLike,
-        level: int,
+        level: str | int,
         split: str | None,
         expect_vqvae_sha256: str | None = None,
     ):
         rows = manifest_df if split is None else manifest_df[manifest_df["split"] == split]
         self.audio_store = AudioStore(audio_store_path, expect_vqvae_sha256)
         self.image_store = ImageStore(image_store_path)
-        self.level = int(level)
+        self.level = LEVELS[level] if isinstance(level, str) else int(level)
         self.items = [
             (
                 str(r.id),

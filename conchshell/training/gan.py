@@ -110,10 +110,10 @@ def _descend(loss: torch.Tensor, optimiser, who: str, step: int, saved: int, ckp
 
 
 # -- models, losses, optimisers ------------------------------------------------------------------------
-def codebook_scale(codec: nn.Module, level: int, untrained: float = 100.0) -> float:
+def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> float:
     """1.1 × the largest |entry| of `level`'s codebook: the range G's latent needs before it is quantised
     (`untrained`, the former fixed Tanh × 100, for a codebook that is still all zeros)."""
-    largest = float(codec.vqvae.bottleneck.level_blocks[level].k.abs().max())
+    largest = float(codec.codebook(level).abs().max())
     return round(1.1 * largest, 4) if largest > 0 else untrained
 
 
@@ -129,7 +129,7 @@ def build_models(
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
 
-def make_loss(codec: nn.Module, level: int, gan, window_seconds: float | None) -> ConchShellLoss:
+def make_loss(codec: nn.Module, level: str, gan, window_seconds: float | None) -> ConchShellLoss:
     """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's."""
     lambdas, decoder_grad = gan.objective()
     where = "gan.released_code.lambdas" if gan.profile == "released-code" else "gan.lambdas"
@@ -360,7 +360,7 @@ def train_gan(
     models/gan.pt dict (to be written by rank 0) and a summary.
     """
     gan = cfg.gan
-    level = cfg.level_index
+    level = cfg.level
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
@@ -447,7 +447,7 @@ def _gan_step(g, d, loss_fn: ConchShellLoss, batch: dict, opts, scheds, autocast
 
 
 @torch.inference_mode()
-def _sample_spectrogram(loss_fn: ConchShellLoss, g: nn.Module, batch: dict, level: int) -> np.ndarray:
+def _sample_spectrogram(loss_fn: ConchShellLoss, g: nn.Module, batch: dict, level: str) -> np.ndarray:
     """G's latent [1,64,T] for the batch's first picture, decoded over the whole clip → its log-mel picture."""
     fake = _unwrap(g)(batch["st"][:1], batch["label"][:1]).float()
     z_q, _ = loss_fn.codec.quantise(fake, level, straight_through=False)
