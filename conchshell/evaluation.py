@@ -27,6 +27,7 @@ from conchshell.audio_spec import PAPER, PESQ_MODES
 from conchshell.generate import synthesise
 from conchshell.judge import Judge, judge_pieces
 from conchshell.log_mel import METRIC, log_mel
+from conchshell.report import Sample
 
 PAIR_METRICS = ("pesq", "stoi", "mel_l1")
 
@@ -162,18 +163,6 @@ def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
 
 
 # -- evaluating a split -------------------------------------------------------------------------------
-@dataclass
-class Sample:
-    """Waves of one picture kept for samples/ and the report: generated, ground truth, reconstruction [T]."""
-
-    id: str
-    category: str
-    predicted_category: str
-    generated: np.ndarray
-    ground_truth: np.ndarray
-    reconstruction: np.ndarray
-
-
 @torch.inference_mode()
 def evaluate_split(
     split: str,
@@ -222,7 +211,7 @@ def evaluate_split(
             fake.append(embed[k].numpy())
             recon_embeds.append(embed_recon[k].numpy())
             if start + k in wanted:
-                samples[start + k] = Sample(it["id"], category, piece.predicted_category, gen_k, ref_k, rec_k)
+                samples[start + k] = Sample(it["id"], category, piece.predicted_category, None, gen_k, ref_k, rec_k)
     real_embeds = np.stack(list(real.values())) if real else np.zeros((0, 1))
     if fake:
         scores.frechet = frechet_distance(real_embeds, np.stack(fake))

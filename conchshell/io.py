@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -124,6 +125,13 @@ def _remove(path: Path) -> None:
     elif path.exists() or path.is_symlink():
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def write_json(path: str | os.PathLike, data: Any, sort_keys: bool = True) -> None:
+    """`data` as indented JSON (2 spaces, a final newline; keys sorted unless `sort_keys` is False), atomically:
+    the one writer of metrics/*.json."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:

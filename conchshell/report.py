@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-#: The three players per sample, in page order: (field of ReportSample, heading).
+#: The three players per sample, in page order: (field of Sample, heading).
 TRACKS = (("generated", "Generated"), ("ground_truth", "Ground truth"), ("reconstruction", "VQ-VAE reconstruction"))
 
 
 @dataclass
-class ReportSample:
-    """One row of the report: picture uint8 [H,W,3] and three mono waves float [T] at `sample_rate`."""
+class Sample:
+    """One kept picture, the record evaluation fills and the report (and samples/) shows: its picture uint8
+    [H,W,3] (None until the stage reads it) and three mono waves float [T] at `sample_rate`."""
 
     id: str
     category: str
@@ -145,7 +146,7 @@ def rows_table(rows: list[dict]) -> str:
     return f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def sample_section(sample: ReportSample, sample_rate: int) -> str:
+def sample_section(sample: Sample, sample_rate: int) -> str:
     """One sample: picture, then per track a heading, an <audio> player and a spectrogram."""
     picture = (
         f'<img class="picture" alt="{html.escape(sample.id)}" src="{data_uri(png_bytes(sample.picture), "image/png")}">'
@@ -190,7 +191,7 @@ section.sample h3{flex-basis:100%;margin:0}img.picture{width:160px;height:160px}
 """
 
 
-def render_report(title: str, metrics: dict[str, float], samples: list[ReportSample], sample_rate: int, notes: str = "",
+def render_report(title: str, metrics: dict[str, float], samples: list[Sample], sample_rate: int, notes: str = "",
                   tables: dict[str, list[dict]] | None = None) -> str:
     """The whole page as a string; `tables` maps a heading to the rows of an extra table shown after the metrics."""
     body = "".join(sample_section(s, sample_rate) for s in samples) or "<p>No samples.</p>"
@@ -213,7 +214,7 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
     )
 
 
-def write_report(path: str | os.PathLike, title: str, metrics: dict[str, float], samples: list[ReportSample],
+def write_report(path: str | os.PathLike, title: str, metrics: dict[str, float], samples: list[Sample],
                  sample_rate: int, notes: str = "", tables: dict[str, list[dict]] | None = None) -> None:
     """Render and write report.html atomically."""
     from conchshell.io import atomic_path

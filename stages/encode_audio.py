@@ -13,14 +13,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from conchshell import paths
 from conchshell.config import load_config
 from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import NUM_LEVELS, StoreWriter, audio_store_layout, unique_clips
+from conchshell.data.store import encode_audio_store, unique_clips
 from conchshell.errors import report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox import JukeboxCodec, load_vqvae
@@ -40,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     vqvae = load_vqvae(args.vqvae)
     audio_spec = cfg.data.audio
     codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, audio_spec.rate)
-    frames = [codec.frames(L, audio_spec.samples) for L in range(NUM_LEVELS)]
     attrs = {
         "preset": vqvae.preset,
         "sample_rate": cfg.vqvae.sample_rate,
@@ -50,18 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         "l_bins": vqvae.l_bins,
         "emb_width": vqvae.emb_width,
     }
-    layout = audio_store_layout(len(clips), audio_spec.samples, frames, vqvae.emb_width)
-    batch = cfg.vqvae.encode_batch_size
-    with StoreWriter(args.out, [c for c, _ in clips], layout, attrs) as out, torch.inference_mode():
-        for start in tqdm(range(0, len(clips), batch), desc="encode_audio", unit="batch", dynamic_ncols=True):
-            rels = [rel for _, rel in clips[start : start + batch]]
-            audio = np.stack([read_audio(prepared / rel, audio_spec.rate, audio_spec.seconds) for rel in rels])
-            latents = codec.latents(torch.from_numpy(audio))
-            out.write("audio", start, audio)
-            for level, z in enumerate(latents):
-                _, codes = codec.quantise(z, level, straight_through=False)
-                out.write(f"codes/{level}", start, codes.numpy().astype(np.int16))
-                out.write(f"latents/{level}", start, z.numpy().astype(np.float16))
+    frames = encode_audio_store(
+        args.out,
+        [clip for clip, _ in clips],
+        lambda k: read_audio(prepared / clips[k][1], audio_spec.rate, audio_spec.seconds),
+        codec,
+        audio_spec.samples,
+        cfg.vqvae.encode_batch_size,
+        attrs,
+    )
     print(f"encode_audio: {len(clips)} clips, frames {frames} per level, written to {args.out}")
     return 0
 

@@ -9,8 +9,8 @@ report.html. Ground-truth and reconstruction transcriptions are cached in cache/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -25,12 +25,12 @@ from conchshell.data.store import AudioStore, PairDataset, unique_clips
 from conchshell.errors import ConchError, report_errors
 from conchshell.evaluation import evaluate_split, finite_or_none
 from conchshell.generate import fold_weight_norm
-from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.io import atomic_path, state_dict_sha256, write_json
 from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
-from conchshell.report import ReportSample, piano_roll_png, spectrogram_png, write_report
+from conchshell.report import piano_roll_png, spectrogram_png, write_report
 from conchshell.training.gan import load_generator
 from conchshell.transcription import PianoTranscriber, TranscriptionCache
 
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         kept += samples
 
     rate = audio_spec.rate
-    with atomic_path(out / paths.METRICS / "eval.json") as tmp:
-        tmp.write_text(json.dumps(finite_or_none(metrics), indent=2, sort_keys=True) + "\n")
+    write_json(out / paths.METRICS / "eval.json", finite_or_none(metrics))
     per_category = pd.DataFrame(rows)
     with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
         per_category[per_category["split"] == "val"].to_csv(tmp, index=False)
@@ -94,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     write_samples(out / paths.SAMPLES, kept, rate)
     pictures = dict(zip(manifest["id"], manifest["image"]))
     report_samples = [
-        ReportSample(s.id, s.category, s.predicted_category, read_picture(prepared / pictures[s.id]),
-                     s.generated, s.ground_truth, s.reconstruction,
-                     piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, audio_spec.seconds))
+        replace(s, picture=read_picture(prepared / pictures[s.id]),
+                piano_roll=piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, audio_spec.seconds))
         for s in kept
     ]
     title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"

@@ -9,7 +9,6 @@ Writes models/vqvae.pt and metrics/vqvae.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
 from conchshell.data.store import unique_clips
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.io import state_dict_sha256, write_json
 from conchshell.models.jukebox import VQVAE, load_vqvae, preset_hps, save_vqvae
 from conchshell.training.vqvae import train_vqvae
 
@@ -103,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters=sum(p.numel() for p in model.parameters()),
         vqvae_sha256=state_dict_sha256(model.state_dict()),
     )
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_json(args.metrics, metrics)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("recon_l1_"))
     print(f"vqvae: {metrics['preset']} written to {out} in {seconds:.0f} s" + (f" ({summary})" if summary else ""))
     return 0

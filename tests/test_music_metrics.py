@@ -201,13 +201,13 @@ def test_music_evaluation_transcribes_ground_truth_once_and_then_reads_the_cache
 
 
 def test_piano_roll_is_a_png_and_lands_in_the_report(tmp_path):
-    from conchshell.report import ReportSample, piano_roll_png, render_report
+    from conchshell.report import Sample, piano_roll_png, render_report
 
     notes = notes_of(scale(60))
     png = piano_roll_png(notes, notes.transposed(2), 8.0, "x")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert piano_roll_png(Notes.empty(), Notes.empty(), 8.0)[:4] == b"\x89PNG"  # silence draws an empty roll
     wave = np.zeros(RATE, np.float32)
-    page = render_report("t", {"val.onset_f1": 0.5}, [ReportSample("a", "beach", "beach", None, wave, wave, wave, png)],
+    page = render_report("t", {"val.onset_f1": 0.5}, [Sample("a", "beach", "beach", None, wave, wave, wave, png)],
                          RATE, tables={"Music scores per category (val)": [{"category": "beach", "onset_f1": 0.25}]})
     assert 'alt="piano roll"' in page and "Music scores per category (val)" in page and "0.250" in page

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conchshell.report import ReportSample, metrics_table, render_report, write_report
+from conchshell.report import Sample, metrics_table, render_report, write_report
 
 RATE = 16000
 METRICS = {"train.pesq": 1.5, "train.stoi": 0.2, "val.pesq": 1.2, "val.stoi": float("nan"),
            "val.ceiling.pesq": 3.9, "train.ceiling.pesq": 4.0}
 
 
-def sample(i: int) -> ReportSample:
+def sample(i: int) -> Sample:
     t = np.arange(RATE) / RATE
     wave = (0.5 * np.sin(2 * np.pi * 220 * (i + 1) * t)).astype(np.float32)
     picture = np.full((32, 32, 3), 60 * i, np.uint8)
-    return ReportSample(f"pic_{i}", "beach", "forest", picture, wave, wave * 0.5, wave * 0.8)
+    return Sample(f"pic_{i}", "beach", "forest", picture, wave, wave * 0.5, wave * 0.8)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ Readers open the file lazily (per process, so DataLoader workers each get their 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from conchshell.audio_spec import AudioSpec
 from conchshell.config import LEVELS
@@ -91,6 +92,34 @@ def write_audio_store(
         for level in range(len(codes)):
             out.write(f"codes/{level}", 0, codes[level].astype(np.int16))
             out.write(f"latents/{level}", 0, latents[level].astype(np.float16))
+
+
+def encode_audio_store(
+    path: str | os.PathLike,
+    ids: list[str],
+    read_clip: Callable[[int], np.ndarray],
+    codec,
+    num_samples: int,
+    batch_size: int,
+    attrs: dict,
+    progress: bool = True,
+) -> list[int]:
+    """Encode clip k = `read_clip(k)` (float32 [num_samples]) for every id with `codec` (a JukeboxCodec), in
+    batches, and write the audio store: audio, and per level the codes (nearest entries of the continuous
+    latents) and the latents → latent frames per level (level 0 first)."""
+    frames = [codec.frames(level, num_samples) for level in range(NUM_LEVELS)]
+    layout = audio_store_layout(len(ids), num_samples, frames, codec.vqvae.emb_width)
+    batches = range(0, len(ids), batch_size)
+    with StoreWriter(path, ids, layout, attrs) as out, torch.inference_mode():
+        for start in tqdm(batches, desc="encode_audio", unit="batch", dynamic_ncols=True, disable=not progress):
+            audio = np.stack([read_clip(k) for k in range(start, min(start + batch_size, len(ids)))])
+            latents = codec.latents(torch.from_numpy(audio))
+            out.write("audio", start, audio)
+            for level, z in enumerate(latents):
+                _, codes = codec.quantise(z, level, straight_through=False)
+                out.write(f"codes/{level}", start, codes.numpy().astype(np.int16))
+                out.write(f"latents/{level}", start, z.numpy().astype(np.float16))
+    return frames
 
 
 def write_image_store(
