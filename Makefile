@@ -16,8 +16,11 @@ demo: env
 	$(UV) run conchshell generate data/prepared/images/$$id.png -o generated --overwrite && \
 	echo "report: $$(pwd)/report.html" && echo "music:  $$(pwd)/generated/$$id.wav (from data/prepared/images/$$id.png)"
 
-# bytecode caching on: the suite starts many Python processes (stages, torchrun, the CLI)
+# lint and format check first (seconds), then the suite; bytecode caching on: the suite starts many Python
+# processes (stages, torchrun, the CLI)
 test: env
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 	env -u PYTHONDONTWRITEBYTECODE $(UV) run pytest -q
 
 bench: env

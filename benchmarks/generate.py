@@ -40,9 +40,12 @@ from torch import nn
 
 from conchshell.config import LEVELS, load_config
 
-try:  # the PyTorch pipeline moved from conchshell.generate to conchshell.pipeline (issue 15, start-up)
-    from conchshell.pipeline import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
-except ImportError:  # an older revision (--against)
+try:  # this revision: the PyTorch pipeline in conchshell.pipeline, the audio spec in conchshell.audio_spec
+    from conchshell.audio_spec import PAPER
+    from conchshell.pipeline import Pipeline, load_pipeline
+
+    AUDIO_RATE, SECONDS = PAPER.rate, PAPER.seconds
+except ImportError:  # an older revision (--against): both in conchshell.generate
     from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
 from conchshell.models.generator import build_generator, generator_config
 from conchshell.models.i3d import build_i3d
@@ -68,15 +71,21 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
     torch.manual_seed(0)
     tcnn = TCNN(cfg.image_encoder, num_classes).eval()
     arch = getattr(cfg.i3d, "arch", None)
-    i3d = build_i3d(None, seed=0, arch=arch) if "arch" in inspect.signature(build_i3d).parameters else build_i3d(None, seed=0)
+    i3d = (
+        build_i3d(None, seed=0, arch=arch)
+        if "arch" in inspect.signature(build_i3d).parameters
+        else build_i3d(None, seed=0)
+    )
     branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, cfg.image_encoder)
     v = cfg.vqvae
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
     codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
-    frames = codec.frames(LEVELS[level], num_samples)
+    frames = codec.frames(level, num_samples)
     width = getattr(i3d, "feature_dim", 2048)
-    g_config = generator_config(level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes)
+    g_config = generator_config(
+        level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes
+    )
     g = build_generator(g_config)
     return Pipeline(branch, g.eval(), codec, level, [str(i) for i in range(num_classes)], 224, num_samples)
 
@@ -90,7 +99,9 @@ def build(level: str, args, cfg) -> tuple[Pipeline, str]:
         meta = torch.load(gan, map_location="cpu", weights_only=True)
         if meta.get("level") == level:
             extra = (cfg.i3d.arch,) if hasattr(cfg.i3d, "arch") else ()
-            return load_pipeline(models, level, args.device, cfg.i3d.checkpoint, cfg.seed, *extra), f"trained ({models})"
+            return load_pipeline(
+                models, level, args.device, cfg.i3d.checkpoint, cfg.seed, *extra
+            ), f"trained ({models})"
     return random_pipeline(level, cfg, args.size).to(args.device), f"random, G size {args.size}"
 
 
@@ -118,8 +129,15 @@ class OrtStep:
         buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(step.eval(), tuple(x.clone() for x in inputs), buffer, dynamo=False, opset_version=17,
-                              input_names=[f"in{i}" for i in range(len(inputs))], do_constant_folding=True)
+            torch.onnx.export(
+                step.eval(),
+                tuple(x.clone() for x in inputs),
+                buffer,
+                dynamo=False,
+                opset_version=17,
+                input_names=[f"in{i}" for i in range(len(inputs))],
+                do_constant_folding=True,
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
         self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
@@ -136,7 +154,9 @@ def whole(fast, pipeline: Pipeline, cache: str | None):
     return fast.FastPipeline(pipeline, "auto", cache)  # two graphs on float pictures
 
 
-def steps(pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", cache: str | None = None) -> dict[str, tuple]:
+def steps(
+    pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", cache: str | None = None
+) -> dict[str, tuple]:
     """Step name → (callable timed, eager callable, its input args) on `pictures`; each step's input is the
     previous output. With backend auto, the timed callables are the fast path's (when this revision has one)."""
     branch, level = pipeline.branch, pipeline.level_index
@@ -168,8 +188,9 @@ def steps(pipeline: Pipeline, pictures: torch.Tensor, backend: str = "eager", ca
     if backend == "eager" or fast is None or pictures.device.type != "cpu" or not fast.onnxruntime_available():
         return {name: (fn, fn, inputs) for name, (fn, inputs) in eager.items()}
     owners = {"TCNN": branch, "I3D": branch.i3d, "G": pipeline.generator, "decode": pipeline.codec}
-    timed = {name: OrtStep(_Step(fn, owners[name]), inputs, cache) for name, (fn, inputs) in eager.items()
-             if name != "total"}
+    timed = {
+        name: OrtStep(_Step(fn, owners[name]), inputs, cache) for name, (fn, inputs) in eager.items() if name != "total"
+    }
     timed["total"] = whole(fast, pipeline, cache)
     return {name: (timed[name], fn, inputs) for name, (fn, inputs) in eager.items()}
 
@@ -231,17 +252,27 @@ def bench_level(level: str, args, cfg, rate: float) -> list[dict]:
         reset_peak_memory()
         seconds, cpu = time_call(fn, inputs, args.repeats, args.device)
         flops = count_flops(eager, *inputs)
-        rows.append({
-            "level": level, "step": name, "seconds": seconds, "cpu": cpu / args.threads, "rtf": seconds / music,
-            "flops": flops,
-            "bound": flops / rate, "peak_mib": peak_memory_mib(), "source": source,
-        })
+        rows.append(
+            {
+                "level": level,
+                "step": name,
+                "seconds": seconds,
+                "cpu": cpu / args.threads,
+                "rtf": seconds / music,
+                "flops": flops,
+                "bound": flops / rate,
+                "peak_mib": peak_memory_mib(),
+                "source": source,
+            }
+        )
     return rows
 
 
 def format_rows(rows: list[dict]) -> str:
-    head = (f"{'level':<6} {'step':<7} {'ms':>9} {'CPU ms/thread':>14} {'RTF':>7} {'FLOPs':>12} "
-            f"{'FLOP-bound ms':>14} {'peak MiB':>9}")
+    head = (
+        f"{'level':<6} {'step':<7} {'ms':>9} {'CPU ms/thread':>14} {'RTF':>7} {'FLOPs':>12} "
+        f"{'FLOP-bound ms':>14} {'peak MiB':>9}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -283,8 +314,22 @@ class Side:
     """A `--worker` process running `tree`'s conchshell (cwd = tree, so its own params.yaml)."""
 
     def __init__(self, tree: Path, args, level: str):
-        argv = [sys.executable, "-u", str(HERE), "--worker", "--levels", level, "--threads", str(args.threads),
-                "--batch", str(args.batch), "--device", args.device, "--backend", args.backend]
+        argv = [
+            sys.executable,
+            "-u",
+            str(HERE),
+            "--worker",
+            "--levels",
+            level,
+            "--threads",
+            str(args.threads),
+            "--batch",
+            str(args.batch),
+            "--device",
+            args.device,
+            "--backend",
+            args.backend,
+        ]
         if args.size:
             argv += ["--size", args.size]
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(args.threads)}
@@ -309,15 +354,20 @@ class Side:
 
 
 def against(args, rate: float) -> int:
-    repo = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=HERE.parent, capture_output=True,
-                               text=True, check=True).stdout.strip())
+    repo = Path(
+        subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=HERE.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=repo, capture_output=True, text=True)
     if rev.returncode != 0:
         print(f"--against {args.against}: not a revision of {repo}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="conchshell-against-") as tmp:
         base = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), rev.stdout.strip()], cwd=repo, check=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "-q", str(base), rev.stdout.strip()], cwd=repo, check=True
+        )
         try:
             for level in args.levels:
                 compare_level(level, repo, base, rev.stdout.strip(), args, rate)
@@ -337,25 +387,32 @@ def compare_level(level: str, repo: Path, base: Path, rev: str, args, rate: floa
     finally:
         ours.close()
         theirs.close()
-    print(f"\n{level}, batch {args.batch}, {args.threads} threads, G size {args.size}, {args.repeats} interleaved rounds; "
-          f"this tree: {'fast path (ONNX Runtime)' if ours.info['fast'] else 'eager'}; {rev}: "
-          f"{'fast path' if theirs.info['fast'] else 'eager'}")
-    head = (f"{'step':<7} {'ours s':>8} {rev + ' s':>12} {'ratio':>6} {'ours CPU/th':>12} {rev + ' CPU/th':>14} "
-            f"{'CPU ratio':>9} {'ours FLOPs':>11} {rev + ' FLOPs':>13} {'bound ours ms':>13}")
+    print(
+        f"\n{level}, batch {args.batch}, {args.threads} threads, G size {args.size}, {args.repeats} interleaved rounds; "
+        f"this tree: {'fast path (ONNX Runtime)' if ours.info['fast'] else 'eager'}; {rev}: "
+        f"{'fast path' if theirs.info['fast'] else 'eager'}"
+    )
+    head = (
+        f"{'step':<7} {'ours s':>8} {rev + ' s':>12} {'ratio':>6} {'ours CPU/th':>12} {rev + ' CPU/th':>14} "
+        f"{'CPU ratio':>9} {'ours FLOPs':>11} {rev + ' FLOPs':>13} {'bound ours ms':>13}"
+    )
     print(head)
     print("-" * len(head))
     for step in STEPS:
         a = [statistics.median(x[i] for x in runs["ours", step]) for i in (0, 1)]
         b = [statistics.median(x[i] for x in runs["theirs", step]) for i in (0, 1)]
         fa, fb = ours.info["flops"][step], theirs.info["flops"][step]
-        print(f"{step:<7} {a[0]:>8.3f} {b[0]:>12.3f} {b[0] / a[0]:>5.2f}× {a[1] / args.threads:>12.3f} "
-              f"{b[1] / args.threads:>14.3f} {b[1] / a[1]:>8.2f}× {human(fa):>11} {human(fb):>13} {fa / rate * 1e3:>13.1f}")
+        print(
+            f"{step:<7} {a[0]:>8.3f} {b[0]:>12.3f} {b[0] / a[0]:>5.2f}× {a[1] / args.threads:>12.3f} "
+            f"{b[1] / args.threads:>14.3f} {b[1] / a[1]:>8.2f}× {human(fa):>11} {human(fb):>13} {fa / rate * 1e3:>13.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", nargs="+", choices=tuple(LEVELS), default=None,
-                        help="default: high low deep (with --against: deep)")
+    parser.add_argument(
+        "--levels", nargs="+", choices=tuple(LEVELS), default=None, help="default: high low deep (with --against: deep)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
@@ -363,8 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--size", choices=("demo", "paper"), default=None, help="G size when random (default gan.size)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--backend", choices=("auto", "eager"), default="auto",
-                        help="auto: the fast path where the revision has one (what `conchshell generate` runs)")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "eager"),
+        default="auto",
+        help="auto: the fast path where the revision has one (what `conchshell generate` runs)",
+    )
     parser.add_argument("--against", metavar="REV", help="time this tree and git revision REV side by side")
     parser.add_argument("--random", action="store_true", help="random weights even when --models holds trained ones")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -376,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.params)
     args.size = args.size or cfg.gan.size
     rate = matmul_rate(args.device, args.threads)
-    print(f"device {args.device}, {args.threads} threads, batch {args.batch}, fp32 matmul {human(rate, 'FLOP/s')}",
-          file=sys.stderr)
+    print(
+        f"device {args.device}, {args.threads} threads, batch {args.batch}, fp32 matmul {human(rate, 'FLOP/s')}",
+        file=sys.stderr,
+    )
     if args.against:
         return against(args, rate)
     rows = []
@@ -389,8 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     if deep and args.batch == 1:
         wall, cpu = deep[0]["seconds"], deep[0]["cpu"]
         verdict = "meets" if min(wall, cpu) < 2.0 else "misses"
-        print(f"Deep level, batch 1: {wall:.2f} s wall ({cpu:.2f} s CPU per thread) for {SECONDS:g} s of music, "
-              f"FLOP-bound {deep[0]['bound']:.2f} s — {verdict} the 2 s target")
+        print(
+            f"Deep level, batch 1: {wall:.2f} s wall ({cpu:.2f} s CPU per thread) for {SECONDS:g} s of music, "
+            f"FLOP-bound {deep[0]['bound']:.2f} s — {verdict} the 2 s target"
+        )
     return 0
 
 

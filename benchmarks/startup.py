@@ -75,8 +75,22 @@ for _ in sys.stdin:
 
 
 def command(args, out: Path) -> list[str]:
-    return [sys.executable, "-m", "conchshell.cli", "generate", str(args.picture), "-o", str(out), "--overwrite",
-            "--models", args.models, "--params", args.params, "--backend", args.backend]
+    return [
+        sys.executable,
+        "-m",
+        "conchshell.cli",
+        "generate",
+        str(args.picture),
+        "-o",
+        str(out),
+        "--overwrite",
+        "--models",
+        args.models,
+        "--params",
+        args.params,
+        "--backend",
+        args.backend,
+    ]
 
 
 def timed(argv: list[str], env: dict) -> float:
@@ -112,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "out.wav"
         first = timed(command(args, out), env)
         print(f"warm-up command (exports the ONNX bundle when missing): {first:.2f} s", file=sys.stderr)
-        warm = subprocess.Popen([sys.executable, "-c", WARM, args.models, args.params, str(args.picture), args.backend],
-                                cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        warm = subprocess.Popen(
+            [sys.executable, "-c", WARM, args.models, args.params, str(args.picture), args.backend],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         backend = json.loads(warm.stdout.readline())["backend"]
         walls, computes = [], []
         try:
@@ -125,19 +145,29 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             warm.stdin.close()
             warm.wait()
-        phases = subprocess.run([sys.executable, "-c", PHASES, args.models, args.params, str(args.picture), str(out),
-                                 args.backend], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+        phases = subprocess.run(
+            [sys.executable, "-c", PHASES, args.models, args.params, str(args.picture), str(out), args.backend],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         breakdown = json.loads(phases.stdout.strip().splitlines()[-1])
         help_walls = [timed([sys.executable, "-m", "conchshell.cli", "--help"], env) for _ in range(3)]
     wall, compute = statistics.median(walls), statistics.median(computes)
-    print(f"{args.picture.name}, {args.threads} threads, backend {args.backend} ({backend}), "
-          f"{args.repeats} interleaved rounds")
+    print(
+        f"{args.picture.name}, {args.threads} threads, backend {args.backend} ({backend}), "
+        f"{args.repeats} interleaved rounds"
+    )
     print(f"  command wall      {wall:6.2f} s   (runs: {' '.join(f'{w:.2f}' for w in walls)})")
     print(f"  pure compute      {compute:6.2f} s   (runs: {' '.join(f'{c:.2f}' for c in computes)})")
     print(f"  ratio wall/compute {wall / compute:5.2f}   (issue 15: at most 2)")
     torch_note = "imports torch" if breakdown["torch"] else "no torch imported"
-    print(f"  one fresh run, by phase ({torch_note}): "
-          + ", ".join(f"{name} {sec:.2f} s" for name, sec in breakdown["phases"].items()))
+    print(
+        f"  one fresh run, by phase ({torch_note}): "
+        + ", ".join(f"{name} {sec:.2f} s" for name, sec in breakdown["phases"].items())
+    )
     print(f"  conchshell --help {statistics.median(help_walls):6.2f} s   (issue 15: at most 1.5 s)")
     return 0
 

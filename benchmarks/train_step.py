@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from conchshell.audio_spec import PAPER
 from conchshell.config import LEVELS, from_dict
 from conchshell.data.store import PairDataset, write_audio_store, write_image_store
-from conchshell.losses import ConchShellLoss, feature_matching, generator_adversarial
+from conchshell.losses import TERMS, Step, weighted_sum
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
 from conchshell.models.i3d import build_i3d
@@ -37,9 +38,9 @@ from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN
 from conchshell.profile import count_flops, count_params
-from conchshell.training.gan import loss_weights, make_optimisers
+from conchshell.training.gan import make_loss, make_optimisers
 
-RATE, SAMPLES, BATCH = 16000, 128000, 2
+RATE, SAMPLES, BATCH = PAPER.rate, PAPER.samples, 2
 PAPER = {  # Table 1 and DESIGN.md: params, FLOPs
     "high": {"G": (33.1e6, 23.8e9), "D": (9.212e6, 2.73e9)},
     "low": {"G": (65.2e6, 27.2e9), "D": (9.212e6, 10.98e9)},
@@ -66,11 +67,23 @@ def make_caches(folder: Path, codec: JukeboxCodec) -> pd.DataFrame:
     ids = [f"c{i}" for i in range(n)]
     write_audio_store(folder / "audio.h5", ids, audio.numpy(), codes, latents, {"audio_rate": RATE})
     write_image_store(
-        folder / "images.h5", [f"p{i}" for i in range(n)], np.random.randn(n, 2048, 9).astype(np.float32),
-        np.arange(n) % 6, np.full((n, 6), 1 / 6, np.float32), {"categories": "[]"},
+        folder / "images.h5",
+        [f"p{i}" for i in range(n)],
+        np.random.randn(n, 2048, 9).astype(np.float32),
+        np.arange(n) % 6,
+        np.full((n, 6), 1 / 6, np.float32),
+        {"categories": "[]"},
     )
-    return pd.DataFrame({"id": [f"p{i}" for i in range(n)], "category": "x", "label": 0, "split": "train",
-                         "image": "", "audio": [f"audio/{c}.wav" for c in ids]})
+    return pd.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "category": "x",
+            "label": 0,
+            "split": "train",
+            "image": "",
+            "audio": [f"audio/{c}.wav" for c in ids],
+        }
+    )
 
 
 def sync(device: torch.device) -> float:
@@ -104,12 +117,10 @@ def one_step(g, d, opts, loss_fn, loader, device, branch=None) -> dict[str, floa
     d_loss.backward()
     opts[1].step()
     out["D step"] = (t3 := sync(device)) - t2
-    real_maps, fake_maps = loss_fn._d_both(d, batch["latent"], fake)
-    w = loss_fn.weights
-    adv_fm = w.adv * generator_adversarial(fake_maps) + w.fm * feature_matching(real_maps, fake_maps)
+    step = Step(loss_fn, batch["latent"], fake, batch["audio"], batch["codes"], d)
+    adv_fm = weighted_sum(loss_fn.lambdas, {k: TERMS[k](step) for k in ("adv", "fm")})
     out["G adv+FM"] = (t4 := sync(device)) - t3
-    wave_l1, mel_l1, _ = loss_fn.audio_terms(fake, batch["audio"])
-    audio_loss = w.wave * wave_l1 + w.mel * mel_l1
+    audio_loss = weighted_sum(loss_fn.lambdas, {k: TERMS[k](step) for k in ("wave", "mel")})
     out["dec fwd"] = (t5 := sync(device)) - t4
     opts[0].zero_grad()
     audio_loss.backward(retain_graph=True)
@@ -128,7 +139,7 @@ def endless(dataset):
 def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[dict]:
     rows = []
     codec = JukeboxCodec(vqvae, getattr(vqvae, "sample_rate", RATE), RATE).to(device)
-    dataset = PairDataset(manifest, folder / "audio.h5", folder / "images.h5", LEVELS[level], "train")
+    dataset = PairDataset(manifest, folder / "audio.h5", folder / "images.h5", level, "train")
     frames = dataset[0]["latent"].shape[-1]
     cfg = from_dict({"level": level, "gan": {"size": args.size, "width": args.width}})
     for window in (1.0, 8.0):
@@ -137,23 +148,36 @@ def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[di
             g = Generator(**generator_config(level, frames, args.size, args.width)).to(device)
             d = Discriminator(**discriminator_config(args.size, args.width)).to(device)
             opts = make_optimisers(g, d, cfg.gan)[:2]
-            loss_fn = ConchShellLoss(codec, LEVELS[level], loss_weights(cfg.gan), "paper", window).to(device)
+            loss_fn = make_loss(codec, level, cfg.gan, window).to(device)
             loader = endless(dataset)
             one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)  # warm-up
-            times = [one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None)
-                     for _ in range(args.steps)]
+            times = [
+                one_step(g, d, opts, loss_fn, loader, device, branch if uncached else None) for _ in range(args.steps)
+            ]
             mean = {k: float(np.mean([t[k] for t in times])) for k in times[0]}
-            rows.append({"level": level, "window": f"{window:g} s", "cache": "no" if uncached else "yes",
-                         **mean, "total": sum(mean.values()), "peak MiB": peak_memory_mib(device)})
-            print(f"  {level} {window:g} s {'uncached' if uncached else 'cached'}: {rows[-1]['total']:.2f} s/step",
-                  file=sys.stderr)
+            rows.append(
+                {
+                    "level": level,
+                    "window": f"{window:g} s",
+                    "cache": "no" if uncached else "yes",
+                    **mean,
+                    "total": sum(mean.values()),
+                    "peak MiB": peak_memory_mib(device),
+                }
+            )
+            print(
+                f"  {level} {window:g} s {'uncached' if uncached else 'cached'}: {rows[-1]['total']:.2f} s/step",
+                file=sys.stderr,
+            )
     return rows
 
 
 def size_table(levels: list[str]) -> pd.DataFrame:
     """Params and FLOPs of G and D (paper profile, counted on the meta device) beside Table 1."""
     rows = []
-    frames = {"high": 1000, "low": 4000, "deep": 16000}
+    with torch.device("meta"):
+        codec = JukeboxCodec(VQVAE(preset_hps("demo")), RATE, RATE)
+    frames = {level: codec.frames(level, SAMPLES) for level in levels}
     for level in levels:
         with torch.device("meta"):
             g = Generator(**generator_config(level, frames[level], "paper"))
@@ -162,9 +186,16 @@ def size_table(levels: list[str]) -> pd.DataFrame:
             d_flops = count_flops(d, torch.zeros(1, 64, frames[level]))
         for name, model, flops in (("G", g, g_flops), ("D", d, d_flops)):
             p_params, p_flops = PAPER[level][name]
-            rows.append({"model": f"{name}-{level}", "params M": count_params(model) / 1e6,
-                         "paper params M": p_params / 1e6, "GMACs": flops / 2e9, "GFLOPs": flops / 1e9,
-                         "paper G(FL)OPs": p_flops / 1e9})
+            rows.append(
+                {
+                    "model": f"{name}-{level}",
+                    "params M": count_params(model) / 1e6,
+                    "paper params M": p_params / 1e6,
+                    "GMACs": flops / 2e9,
+                    "GFLOPs": flops / 1e9,
+                    "paper G(FL)OPs": p_flops / 1e9,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -185,8 +216,10 @@ def main() -> int:
     branch = None
     if not args.no_uncached:
         branch = ImageBranch(TCNN("tcnn6", 6), build_i3d(None), [0.5] * 3, [0.25] * 3, "tcnn6").to(device)
-    print(f"device {device}, threads {torch.get_num_threads()}, VQ-VAE: {source}, G/D size {args.size}"
-          f" (width {args.width}), batch {BATCH}, 8 s clips, {args.steps} timed steps after 1 warm-up")
+    print(
+        f"device {device}, threads {torch.get_num_threads()}, VQ-VAE: {source}, G/D size {args.size}"
+        f" (width {args.width}), batch {BATCH}, 8 s clips, {args.steps} timed steps after 1 warm-up"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         codec = JukeboxCodec(vqvae, getattr(vqvae, "sample_rate", RATE), RATE).to(device)
@@ -198,8 +231,10 @@ def main() -> int:
     print("\nseconds per step (mean):")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     cached = table[table["cache"] == "yes"]
-    print("\ndata-loading share of a cached step: "
-          + ", ".join(f"{r.level} {r.window}: {100 * r.data / r.total:.1f}%" for r in cached.itertuples()))
+    print(
+        "\ndata-loading share of a cached step: "
+        + ", ".join(f"{r.level} {r.window}: {100 * r.data / r.total:.1f}%" for r in cached.itertuples())
+    )
     if (table["cache"] == "no").any():
         for level in args.levels:
             sub = table[(table["level"] == level) & (table["window"] == "1 s")]

@@ -20,11 +20,12 @@ import time
 import numpy as np
 
 from conchshell import paths
+from conchshell.audio_spec import PAPER
 from conchshell.config import load_config
 from conchshell.data.demo import CATEGORIES, demo_piece
 from conchshell.transcription import PianoTranscriber, frame_windows, unwrap
 
-RATE, SECONDS = 16000, 8.0
+RATE, SECONDS = PAPER.rate, PAPER.seconds
 
 
 def clips(count: int) -> dict[str, list[np.ndarray]]:
@@ -71,20 +72,26 @@ def main() -> None:
     for kind, rows in times.items():
         net, dec, cpu = (statistics.median(r[i] for r in rows) for i in range(3))
         per_clip, cpu_per_clip = max(per_clip, net + dec), max(cpu_per_clip, cpu)
-        print(f"{kind:>20} {net:>10.3f} {dec:>9.3f} {net + dec:>8.3f} {cpu:>6.3f} {statistics.median(r[3] for r in rows):>6.0f}")
+        print(
+            f"{kind:>20} {net:>10.3f} {dec:>9.3f} {net + dec:>8.3f} {cpu:>6.3f} {statistics.median(r[3] for r in rows):>6.0f}"
+        )
 
     cfg = load_config(paths.PARAMS)
     pictures = len(CATEGORIES) * cfg.data.pictures_per_category
     pieces = len(CATEGORIES) * cfg.data.pieces_per_category
     first = pictures + 2 * pieces  # generated; ground truth and reconstructions once per piece
     later = pictures  # ground truth and reconstructions come from the cache
-    print(f"\nevaluate on the demo ({pictures} pictures, {pieces} pieces), at the slowest kind's "
-          f"{per_clip:.2f} s/clip wall ({cpu_per_clip:.2f} s CPU):")
+    print(
+        f"\nevaluate on the demo ({pictures} pictures, {pieces} pieces), at the slowest kind's "
+        f"{per_clip:.2f} s/clip wall ({cpu_per_clip:.2f} s CPU):"
+    )
     for label, count in (("first run (empty cache)", first), ("later runs (cached truth)", later)):
         wall, cpu = count * per_clip, count * cpu_per_clip
-        print(f"  {label:>26}: {count:>3} transcriptions, +{wall:5.1f} s wall / +{cpu:5.1f} s CPU → "
-              f"{(args.baseline + wall) / args.baseline:.2f}× / {(args.baseline + cpu) / args.baseline:.2f}× "
-              f"the {args.baseline:.0f} s stage (budget 1.5×)")
+        print(
+            f"  {label:>26}: {count:>3} transcriptions, +{wall:5.1f} s wall / +{cpu:5.1f} s CPU → "
+            f"{(args.baseline + wall) / args.baseline:.2f}× / {(args.baseline + cpu) / args.baseline:.2f}× "
+            f"the {args.baseline:.0f} s stage (budget 1.5×)"
+        )
 
 
 if __name__ == "__main__":

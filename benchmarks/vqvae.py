@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from conchshell import paths
+from conchshell.audio_spec import PAPER
 from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps
 
-SECONDS, RATE = 8.0, 16000
+SECONDS, RATE = PAPER.seconds, PAPER.rate
 
 
 def peak_rss_mib() -> float:
@@ -55,9 +56,13 @@ def main() -> None:
     model = build(args.preset, Path(args.checkpoint))
     codec = JukeboxCodec(model, model_rate=RATE, audio_rate=RATE)
     wave = 0.1 * torch.randn(1, int(SECONDS * RATE))
-    print(f"VQ-VAE {args.preset} ({sum(p.numel() for p in model.parameters()):,} parameters), "
-          f"{SECONDS:g} s at {RATE} Hz, batch 1, {args.threads} thread(s), best of {args.repeats}")
-    print(f"{'level':>5} {'hop':>4} {'frames':>6} {'encode s':>9} {'enc RTF':>8} {'decode s':>9} {'dec RTF':>8} {'peak MiB':>9}")
+    print(
+        f"VQ-VAE {args.preset} ({sum(p.numel() for p in model.parameters()):,} parameters), "
+        f"{SECONDS:g} s at {RATE} Hz, batch 1, {args.threads} thread(s), best of {args.repeats}"
+    )
+    print(
+        f"{'level':>5} {'hop':>4} {'frames':>6} {'encode s':>9} {'enc RTF':>8} {'decode s':>9} {'dec RTF':>8} {'peak MiB':>9}"
+    )
     with torch.inference_mode():
         for level in range(model.levels):
             encoder = model.encoders[level]
@@ -69,8 +74,10 @@ def main() -> None:
             codes = encode()
             enc = timed(encode, args.repeats)
             dec = timed(lambda: codec.decode_codes(codes, level), args.repeats)
-            print(f"{level:>5} {model.hop_lengths[level]:>4} {codes.shape[1]:>6} {enc:>9.3f} {SECONDS / enc:>8.1f} "
-                  f"{dec:>9.3f} {SECONDS / dec:>8.1f} {peak_rss_mib():>9.0f}")
+            print(
+                f"{level:>5} {model.hop_lengths[level]:>4} {codes.shape[1]:>6} {enc:>9.3f} {SECONDS / enc:>8.1f} "
+                f"{dec:>9.3f} {SECONDS / dec:>8.1f} {peak_rss_mib():>9.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+
 import torch
 
 from conchshell.errors import ConchError
@@ -30,8 +31,16 @@ from conchshell.models.tcnn import ARCHS, TCNN
 from conchshell.runtime import gan_path
 
 __all__ = [
-    "TCNNCheckpoint", "save_tcnn", "load_tcnn", "GANCheckpoint", "load_generator", "gan_path",
-    "i3d_identity", "check_i3d", "load_vqvae", "save_vqvae",
+    "TCNNCheckpoint",
+    "save_tcnn",
+    "load_tcnn",
+    "GANCheckpoint",
+    "load_generator",
+    "gan_path",
+    "i3d_identity",
+    "check_i3d",
+    "load_vqvae",
+    "save_vqvae",
 ]
 
 TCNN_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
@@ -112,11 +121,15 @@ def load_generator(path: str | os.PathLike) -> GANCheckpoint:
         g = build_generator(dict(ckpt["generator_config"]))
         g.load_state_dict(ckpt["generator"])
     except (TypeError, RuntimeError, ValueError) as err:
-        raise ConchError(f"{path}: generator weights do not match its generator_config ({str(err).splitlines()[0]})") from err
+        raise ConchError(
+            f"{path}: generator weights do not match its generator_config ({str(err).splitlines()[0]})"
+        ) from err
     g.eval()
     meta = {k: v for k, v in ckpt.items() if k != "generator"}
     i3d = meta.get("i3d") if isinstance(meta.get("i3d"), dict) else None
-    return GANCheckpoint(g, str(ckpt["level"]), [str(c) for c in ckpt["categories"]], dict(ckpt["generator_config"]), i3d, meta)
+    return GANCheckpoint(
+        g, str(ckpt["level"]), [str(c) for c in ckpt["categories"]], dict(ckpt["generator_config"]), i3d, meta
+    )
 
 
 # -- I3D identity ----------------------------------------------------------------------------------------

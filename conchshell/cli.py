@@ -31,16 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("pictures", nargs="+", metavar="PICTURE", help="picture files (any format Pillow reads)")
     gen.add_argument("-o", "--out", required=True, help="output wav (one picture) or folder")
     gen.add_argument("--overwrite", action="store_true", help="replace existing wav files (never folders or inputs)")
-    gen.add_argument("--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)")
+    gen.add_argument(
+        "--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)"
+    )
     gen.add_argument("--level", choices=tuple(LEVELS), help="Jukebox level; must match the trained generator")
     gen.add_argument("--seed", type=int, help="random seed (default: params.yaml's seed)")
     gen.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
     gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
-    gen.add_argument("--params", default=str(paths.PARAMS),
-                     help="params.yaml the models were trained with: its i3d.arch, i3d.checkpoint and seed")
-    gen.add_argument("--backend", choices=("auto", "onnxruntime", "eager"), default="auto",
-                     help="inference engine: ONNX Runtime when installed (auto, the default), or PyTorch (eager)")
+    gen.add_argument(
+        "--params",
+        default=str(paths.PARAMS),
+        help="params.yaml the models were trained with: its i3d.arch, i3d.checkpoint and seed",
+    )
+    gen.add_argument(
+        "--backend",
+        choices=("auto", "onnxruntime", "eager"),
+        default="auto",
+        help="inference engine: ONNX Runtime when installed (auto, the default), or PyTorch (eager)",
+    )
     info = commands.add_parser("info", help="which models and feature caches exist, and whether they match params")
     info.add_argument("--models", default=str(paths.MODELS), help="models folder (default models)")
     info.add_argument("--features", default=str(paths.FEATURES), help="feature caches (default data/features)")
@@ -52,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def add_serve_parser(commands) -> None:
     """`conchshell serve`: the Try-it page and the blind listening test (conchshell/web)."""
     serve = commands.add_parser("serve", help="web page: hear a picture, and a blind listening test")
-    serve.add_argument("--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)")
+    serve.add_argument(
+        "--models", default=str(paths.MODELS), help="folder with tcnn.pt, vqvae.pt, gan.pt (default models)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     serve.add_argument("--ratings", default="listening/ratings.sqlite", help="SQLite ratings database")

@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass; `load_config()` reads the YAML, rejects unknown keys, wrong
 types and bad values with a one-line ConchError naming the key (`gan.batch_size: must be > 0, got -1`),
-and fills defaults for keys the file leaves out.
+and fills defaults for keys the file leaves out. The defaults are params.yaml's values (a test holds them
+equal), so a key left out means what the repository's params.yaml says.
 
 A field's metadata may carry:
   choices  - the allowed values (`level: high | low | deep`)
@@ -22,9 +23,11 @@ from typing import Any
 
 import yaml
 
+from conchshell.audio_spec import PAPER, PESQ_MODES, AudioSpec
 from conchshell.errors import ConchError
 
-#: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128).
+#: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128). Only the codec and the
+#: feature store turn a name into an index (JukeboxCodec.index, PairDataset); everything else passes the name.
 LEVELS: dict[str, int] = {"high": 2, "low": 1, "deep": 0}
 IMAGE_ENCODERS = ("tcnn6", "tcnn18")
 #: I3D architectures (conchshell.models.i3d.ARCHS; repeated here so reading params imports no model code).
@@ -33,6 +36,11 @@ I3D_ARCHS = ("inception", "r50")
 
 def _opt(default, **meta):
     return field(default=default, metadata=meta)
+
+
+def _opt_dict(default: dict, **meta):
+    """A {name: number ≥ 0} mapping (λ's); a given mapping replaces the default whole."""
+    return field(default_factory=lambda: dict(default), metadata={"min": 0, **meta})
 
 
 def _positive(default, **meta):
@@ -48,9 +56,14 @@ class DataConfig:
     pictures_per_category: int = _positive(20)
     pieces_per_category: int = _positive(10)
     val_fraction: float = _opt(0.15, min_exclusive=0, max=0.5)
-    sample_rate: int = _opt(16000, choices=(8000, 16000))
-    seconds: float = _positive(8.0)
+    sample_rate: int = _opt(PAPER.rate, choices=tuple(PESQ_MODES))
+    seconds: float = _positive(PAPER.seconds)
     image_size: int = _opt(224, min=32)
+
+    @property
+    def audio(self) -> AudioSpec:
+        """The audio spec of the prepared clips (conchshell.audio_spec)."""
+        return AudioSpec(self.sample_rate, self.seconds)
 
 
 @dataclass(frozen=True)
@@ -59,20 +72,20 @@ class VQVAEConfig:
 
     checkpoint: str | None = _opt(None, exists=True)
     preset: str = _opt("demo", choices=("demo", "jukebox-5b"))
-    sample_rate: int = _positive(16000)
+    sample_rate: int = _positive(PAPER.rate)
     l_bins: int = _opt(256, min=2)
     width: int = _positive(16)
     depth: int = _positive(3)
-    steps: int = _opt(450, min=0)
-    batch_size: int = _positive(8)
-    lr: float = _positive(3e-4)
+    steps: int = _opt(1350, min=0)
+    batch_size: int = _positive(4)
+    lr: float = _positive(1e-3)
     lr_schedule: str = _opt("cosine", choices=("cosine", "constant"))  # cosine: lr decays to 0 over `steps`
-    segment_seconds: float = _positive(0.128)
+    segment_seconds: float = _positive(0.512)
     commit: float = _opt(0.02, min=0)
-    spectral: float = _opt(1.0, min=0)
-    l1: float = _opt(1.0, min=0)  # weight of the waveform L1 term
-    mel: float = _opt(0.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
-    loudness: float = _opt(0.0, min=0)  # weight of the log-RMS envelope term (keeps the level)
+    spectral: float = _opt(0.25, min=0)
+    l1: float = _opt(0.1, min=0)  # weight of the waveform L1 term
+    mel: float = _opt(2.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
+    loudness: float = _opt(1.0, min=0)  # weight of the log-RMS envelope term (keeps the level)
     encode_batch_size: int = _positive(4)
 
 
@@ -80,7 +93,7 @@ class VQVAEConfig:
 class TCNNConfig:
     """Training of the TCNN picture classifier (TCNN-6 or TCNN-18, chosen by `image_encoder`)."""
 
-    epochs: int = _positive(12)
+    epochs: int = _positive(30)
     batch_size: int = _positive(16)
     lr: float = _positive(1e-3)
     weight_decay: float = _opt(1e-4, min=0)
@@ -97,37 +110,54 @@ class I3DConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    """A G objective: λ per loss term, and whether the wave and mel terms send gradients through the decoder.
+
+    The defaults are the authors' released objective (the `released-code` profile).
+    """
+
+    lambdas: dict[str, float] = _opt_dict(
+        {"adv": 1.0, "fm": 3.0, "latent": 5.0, "code": 8.0, "wave": 40.0, "mel": 15.0}
+    )
+    decoder_grad: bool = False
+
+
+@dataclass(frozen=True)
 class GANConfig:
     """The ConchShell GAN on cached features (DESIGN.md, Losses)."""
 
     profile: str = _opt("paper", choices=("paper", "released-code"))
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(150, min=0)
-    warmup_steps: int = _opt(0, min=0)  # the first steps train G alone on the reconstruction terms (no D)
-    warmup_target: str = _opt("paired", choices=("nearest", "paired"))  # conchshell/training/targets.py
+    steps: int = _opt(830, min=0)
+    warmup_steps: int = _opt(800, min=0)  # the first steps train G alone on `warmup_lambdas` (no D)
+    warmup_target: str = _opt("nearest", choices=("nearest", "paired"))  # conchshell/training/targets.py
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
     batch_size: int = _positive(4)
-    lr_g: float = _positive(1e-5)
-    warmup_lr_g: float | None = _opt(None, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
-    lr_d: float = _positive(1e-5)
+    warmup_lr_g: float | None = _opt(1e-3, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
+    lr_g: float = _positive(1e-5)  # the paper's
+    lr_d: float = _positive(1e-4)  # the paper: 1e-5
     beta1: float = _opt(0.5, min=0, max=1)
     beta2: float = _opt(0.999, min=0, max=1)
     decay_every: int = _positive(20000)
     gamma_g: float = _opt(0.8, min_exclusive=0, max=1)
     gamma_d: float = _opt(0.9, min_exclusive=0, max=1)
-    lambda_adv: float = _opt(0.5, min=0)
-    lambda_fm: float = _opt(3.0, min=0)
-    lambda_wave: float = _opt(40.0, min=0)
-    lambda_mel: float = _opt(15.0, min=0)
-    lambda_adv_released: float = _opt(1.0, min=0)  # released-code profile's adversarial weight
-    lambda_latent: float = _opt(5.0, min=0)  # released-code profile only
-    lambda_code: float = _opt(8.0, min=0)  # released-code profile only
-    loss_window_seconds: float | None = _opt(None, min_exclusive=0)  # null: the whole clip
+    # G's objective Σ λ[k]·term[k] (keys: conchshell.losses.TERMS; a term left out is not computed)
+    lambdas: dict[str, float] = _opt_dict({"adv": 0.5, "fm": 3.0, "wave": 40.0, "mel": 15.0})
+    decoder_grad: bool = True  # the wave and mel terms send gradients into G through the decoder
+    released_code: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # `profile: released-code`
+    warmup_lambdas: dict[str, float] = _opt_dict({"latent": 5.0})  # G alone, no D (wave, mel: see losses.warmup_loss)
+    loss_window_seconds: float | None = _opt(1.0, min_exclusive=0)  # null: the whole clip
     checkpoint_every: int = _positive(50)
     log_every: int = _positive(10)
     sample_every: int = _positive(100)
     num_workers: int = _opt(0, min=0)
+
+    def objective(self) -> tuple[dict[str, float], bool]:
+        """(λ per term, decoder_grad) of `profile`: `lambdas`/`decoder_grad`, or `released_code`'s."""
+        if self.profile == "released-code":
+            return dict(self.released_code.lambdas), self.released_code.decoder_grad
+        return dict(self.lambdas), self.decoder_grad
 
 
 @dataclass(frozen=True)
@@ -145,7 +175,7 @@ class Config:
     """The whole of params.yaml."""
 
     seed: int = _opt(0, min=0)
-    level: str = _opt("high", choices=tuple(LEVELS))
+    level: str = _opt("low", choices=tuple(LEVELS))
     image_encoder: str = _opt("tcnn6", choices=IMAGE_ENCODERS)
     data: DataConfig = field(default_factory=DataConfig)
     vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
@@ -153,11 +183,6 @@ class Config:
     i3d: I3DConfig = field(default_factory=I3DConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-
-    @property
-    def level_index(self) -> int:
-        """The Jukebox level index of `level` (high → 2, low → 1, deep → 0)."""
-        return LEVELS[self.level]
 
 
 def load_config(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
@@ -206,9 +231,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str):
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConchError(
-            f"{source}: unknown key {prefix}{unknown[0]!s}; allowed keys here: {', '.join(fields)}"
-        )
+        raise ConchError(f"{source}: unknown key {prefix}{unknown[0]!s}; allowed keys here: {', '.join(fields)}")
     values = {}
     for name, f in fields.items():
         if name not in raw:
@@ -232,6 +255,8 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
         if optional:
             return None
         raise fail("must not be empty (null)")
+    if typing.get_origin(base) is dict:
+        return _check_mapping(key, value, meta, source)
     coerced = _coerce(value, base)
     if coerced is _BAD:
         raise fail(f"expected {_type_name(base)}{' or null' if optional else ''}, got {value!r}")
@@ -248,6 +273,13 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
     if meta.get("exists") and not Path(value).exists():
         raise fail(f"{value} does not exist (give an existing path, or null)")
     return value
+
+
+def _check_mapping(key: str, value: Any, meta: typing.Mapping, source: str) -> dict[str, float]:
+    """A {name: number} mapping, every number checked as a float field with `meta` is."""
+    if not isinstance(value, dict):
+        raise ConchError(f"{source}: {key}: expected a mapping of name: number, got {value!r}")
+    return {str(name): _check_value(f"{key}.{name}", number, float, meta, source) for name, number in value.items()}
 
 
 class _Bad:

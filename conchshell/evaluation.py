@@ -1,9 +1,9 @@
 """Objective scores of generated pieces against their ground truth (the paper's Table 2 and beyond).
 
-Per picture (reference = the paired ground-truth piece, 16 kHz mono [T]):
-- **PESQ** wide-band (ITU-T P.862.2, 16 kHz; −0.5 … 4.64, higher is better), via `pesq`;
+Per picture (reference = the paired ground-truth piece, mono [T] at the audio spec's rate):
+- **PESQ** wide band at 16 kHz (ITU-T P.862.2; −0.5 … 4.64, higher is better), narrow band at 8 kHz, via `pesq`;
 - **STOI** (0 … 1, higher is better), via `pystoi`;
-- **log-mel L1**: mean |log mel(ref) − log mel(gen)| over an 80-band mel spectrogram (lower is better).
+- **log-mel L1**: mean |log mel(ref) − log mel(gen)| (conchshell.log_mel `METRIC`: 80 mels, n_fft 1024, hop 256; lower is better).
 Per split:
 - **category agreement**: the judge (`conchshell.judge`, trained on the real training pieces) names
   each generated piece's category; the fraction that matches the picture's category;
@@ -23,10 +23,10 @@ from scipy import linalg
 from torch import nn
 from tqdm import tqdm
 
-from conchshell.pipeline import synthesise
 from conchshell.judge import Judge, judge_pieces
-from conchshell.pair_metrics import PAIR_METRICS, SAMPLE_RATE, log_mel, mel_l1, pair_metrics, pesq_wb, stoi  # noqa: F401
-
+from conchshell.pair_metrics import PAIR_METRICS, mel_l1, pair_metrics, pesq_score, stoi  # noqa: F401 (re-exported)
+from conchshell.pipeline import synthesise
+from conchshell.report import Sample
 
 
 # -- the judge's Fréchet distance -----------------------------------------------------------------
@@ -94,8 +94,13 @@ class SplitScores:
         rows = []
         for category in sorted({p.category for p in self.pieces}):
             group = [p for p in self.pieces if p.category == category]
-            row = {"split": self.split, "category": category, "agreement": self.agreement(group),
-                   "ceiling_agreement": self.agreement(group, ceiling=True), "pieces": len(group)}
+            row = {
+                "split": self.split,
+                "category": category,
+                "agreement": self.agreement(group),
+                "ceiling_agreement": self.agreement(group, ceiling=True),
+                "pieces": len(group),
+            }
             row.update({k: _mean(p.generated[k] for p in group) for k in PAIR_METRICS})
             rows.append(row)
         return rows
@@ -112,25 +117,13 @@ def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
 
 
 # -- evaluating a split -------------------------------------------------------------------------------
-@dataclass
-class Sample:
-    """Waves of one picture kept for samples/ and the report: generated, ground truth, reconstruction [T]."""
-
-    id: str
-    category: str
-    predicted_category: str
-    generated: np.ndarray
-    ground_truth: np.ndarray
-    reconstruction: np.ndarray
-
-
 @torch.inference_mode()
 def evaluate_split(
     split: str,
     dataset,
     generator: nn.Module,
     codec,
-    level: int,
+    level: str,
     judge: Judge,
     categories: list[str],
     batch_size: int = 4,
@@ -162,8 +155,12 @@ def evaluate_split(
             gen_k, rec_k, ref_k = generated[k].numpy(), recon[k].numpy(), truth[k].numpy()
             category = categories[int(it["true_label"])]
             piece = PieceScores(
-                it["id"], category, pair_metrics(ref_k, gen_k), pair_metrics(ref_k, rec_k),
-                categories[int(pred[k])], categories[int(pred_recon[k])],
+                it["id"],
+                category,
+                pair_metrics(ref_k, gen_k, codec.audio_rate),
+                pair_metrics(ref_k, rec_k, codec.audio_rate),
+                categories[int(pred[k])],
+                categories[int(pred_recon[k])],
             )
             scores.pieces.append(piece)
             if on_piece is not None:
@@ -172,7 +169,7 @@ def evaluate_split(
             fake.append(embed[k].numpy())
             recon_embeds.append(embed_recon[k].numpy())
             if start + k in wanted:
-                samples[start + k] = Sample(it["id"], category, piece.predicted_category, gen_k, ref_k, rec_k)
+                samples[start + k] = Sample(it["id"], category, piece.predicted_category, None, gen_k, ref_k, rec_k)
     real_embeds = np.stack(list(real.values())) if real else np.zeros((0, 1))
     if fake:
         scores.frechet = frechet_distance(real_embeds, np.stack(fake))

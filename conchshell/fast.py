@@ -32,7 +32,14 @@ from torch import nn
 from conchshell.io import atomic_path, state_dict_sha256
 from conchshell.pipeline import Pipeline, synthesise
 from conchshell.runtime import (
-    GRAPH, BundleMeta, OrtPipeline, bundle_key, default_cache_dir, fallback_note, find_bundle, onnxruntime_available,
+    GRAPH,
+    BundleMeta,
+    OrtPipeline,
+    bundle_key,
+    default_cache_dir,
+    fallback_note,
+    find_bundle,
+    onnxruntime_available,
     write_meta,
 )
 
@@ -65,12 +72,23 @@ def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Exported(pipeline).eval(), (example,), str(tmp / GRAPH), dynamo=False, opset_version=17,
-                input_names=["pictures"], output_names=list(OUTPUTS), do_constant_folding=True,
+                _Exported(pipeline).eval(),
+                (example,),
+                str(tmp / GRAPH),
+                dynamo=False,
+                opset_version=17,
+                input_names=["pictures"],
+                output_names=list(OUTPUTS),
+                do_constant_folding=True,
                 dynamic_axes={"pictures": batch, **{name: batch for name in OUTPUTS}},
             )
-        meta = BundleMeta(pipeline.level, list(pipeline.categories), pipeline.image_size, int(pipeline.sample_rate),
-                          pipeline.num_samples)
+        meta = BundleMeta(
+            pipeline.level,
+            list(pipeline.categories),
+            pipeline.image_size,
+            int(pipeline.sample_rate),
+            pipeline.num_samples,
+        )
         write_meta(tmp, meta)
     return folder
 
@@ -85,8 +103,14 @@ def open_bundle(pipeline: Pipeline, folder: str | os.PathLike, threads: int | No
 
 def weights_key(pipeline: Pipeline) -> str:
     """Bundle key of an in-memory pipeline: its weights' hash, level and picture side."""
-    return bundle_key({"weights": state_dict_sha256(pipeline.state_dict()), "level": pipeline.level,
-                       "image_size": pipeline.image_size, "categories": list(pipeline.categories)})
+    return bundle_key(
+        {
+            "weights": state_dict_sha256(pipeline.state_dict()),
+            "level": pipeline.level,
+            "image_size": pipeline.image_size,
+            "categories": list(pipeline.categories),
+        }
+    )
 
 
 class FastPipeline:
@@ -132,4 +156,3 @@ class FastPipeline:
     def run(self, pictures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         session = self._session()
         return self.pipeline.run(pictures) if session is None else session.run(pictures)
-

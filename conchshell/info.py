@@ -109,8 +109,10 @@ def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
     g_config = _field(ckpt, "generator_config", dict)
     width = g_config.get("in_channels", 2048)
     width = width if isinstance(width, int) and not isinstance(width, bool) else 2048
-    text = (f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}, "
-            f"reads {width}-channel S-T features")
+    text = (
+        f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}, "
+        f"reads {width}-channel S-T features"
+    )
     if level != cfg.level:
         text += f"  [stale: params say level={cfg.level}]"
     if width != I3D_FEATURE_DIMS[cfg.i3d.arch]:

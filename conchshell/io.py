@@ -5,20 +5,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch takes seconds to import; the ONNX Runtime generate path never needs it
     import torch
 
 from conchshell.errors import ConchError
-
 
 #: Temporary names end in this suffix (git-ignored: `.*.tmp`); `sweep_stale_temps` removes dead writers' ones.
 TMP_SUFFIX = ".tmp"
@@ -127,6 +128,13 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def write_json(path: str | os.PathLike, data: Any, sort_keys: bool = True) -> None:
+    """`data` as indented JSON (2 spaces, a final newline; keys sorted unless `sort_keys` is False), atomically:
+    the one writer of metrics/*.json."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+
+
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     """torch.save into memory, then written through a temporary file and a rename.
 
@@ -171,13 +179,17 @@ def check_state_dict(expected: dict, found: dict, where: str | os.PathLike, what
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     if missing or unexpected:
-        parts = [f"{len(m)} {label} ({_first(m)})" for label, m in (("missing", missing), ("unexpected", unexpected)) if m]
+        parts = [
+            f"{len(m)} {label} ({_first(m)})" for label, m in (("missing", missing), ("unexpected", unexpected)) if m
+        ]
         raise ConchError(f"{where}: {what}: {'; '.join(parts)} keys")
     for name, tensor in found.items():
         if not torch.is_tensor(tensor):
             raise ConchError(f"{where}: {what}: entry {name} is a {type(tensor).__name__}, not a tensor")
         if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ConchError(f"{where}: {what}: {name} has shape {list(tensor.shape)}, expected {list(expected[name].shape)}")
+            raise ConchError(
+                f"{where}: {what}: {name} has shape {list(tensor.shape)}, expected {list(expected[name].shape)}"
+            )
 
 
 def _first(names: list[str], n: int = 3) -> str:

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from conchshell.audio_spec import PAPER
+
 N_FFT, HOP = 4096, 512
 TEMPO_BINS = np.geomspace(40.0, 240.0, 25)  # bpm edges of the 24 tempo bins
 
@@ -85,7 +87,9 @@ def distort(wave: np.ndarray, rng: np.random.Generator, sample_rate: int, snr_db
     wet = torchaudio.functional.fftconvolve(x, tail / tail.norm())[: len(x)]
     x = x + rng.uniform(0.0, 0.6) * wet * (x.norm() / (wet.norm() + 1e-9))
     a = rng.uniform(-0.6, 0.6)  # > 0 dulls, < 0 brightens
-    x = torchaudio.functional.lfilter(x.unsqueeze(0), torch.tensor([1.0, -a]), torch.tensor([1.0 - abs(a), 0.0]), clamp=False)[0]
+    x = torchaudio.functional.lfilter(
+        x.unsqueeze(0), torch.tensor([1.0, -a]), torch.tensor([1.0 - abs(a), 0.0]), clamp=False
+    )[0]
     rms = float(x.pow(2).mean().sqrt()) + 1e-9
     noise = rng.normal(0.0, rms * 10 ** (-rng.uniform(*snr_db) / 20), len(x))
     return (x.numpy() + noise).astype(np.float32)
@@ -94,7 +98,7 @@ def distort(wave: np.ndarray, rng: np.random.Generator, sample_rate: int, snr_db
 class Judge(nn.Module):
     """features [B, F] → logits [B, C]; `embed` gives [B, E]. Standardisation is held as buffers."""
 
-    def __init__(self, num_features: int, num_classes: int, embed_dim: int = 16, sample_rate: int = 16000):
+    def __init__(self, num_features: int, num_classes: int, embed_dim: int = 16, sample_rate: int = PAPER.rate):
         super().__init__()
         self.sample_rate = sample_rate
         self.register_buffer("mean", torch.zeros(num_features))
@@ -118,7 +122,7 @@ def train_judge(
     waves,
     labels,
     num_classes: int,
-    sample_rate: int = 16000,
+    sample_rate: int = PAPER.rate,
     *,
     crops: int = 8,
     epochs: int = 300,

@@ -5,9 +5,12 @@ mel terms decode G's latent through the *straight-through* quantiser and the fro
 that level, so they send gradients into G (the authors' released code decodes under no_grad after an
 argmin, so those terms carry none).
 
-`profile="released-code"` reproduces the authors' objective instead: adversarial ×1, FM ×3,
-latent-L1 ×5 (G's latent against the encoder's), code-L1 ×8 (G's nearest-code indices against the real
-codes, no gradient, as an argmin gives none), wave ×40 and mel ×15 computed without gradient.
+G's objective is one weighted sum, total = Σ λ[k]·term[k], over the λ's of params.yaml (`gan.lambdas`, keyed
+by the term names of `TERMS`, logged as `g_<name>`), DAC-style. Adding a term is one `@term("name")`
+function here plus its λ in params.yaml. The released-code profile (`gan.released_code`) is the authors'
+objective: adversarial ×1, FM ×3, latent-L1 ×5 (G's latent against the encoder's), code-L1 ×8 (G's
+nearest-code indices against the real codes, no gradient, as an argmin gives none), wave ×40 and mel ×15
+computed without gradient (`decoder_grad: false`).
 
 D's outputs are `Discriminator.forward`'s: per scale, the list of every layer's map (last = score).
 Wave and mel terms may use a random hop-aligned window of the latent and the matching audio
@@ -16,16 +19,15 @@ Wave and mel terms may use a random hop-aligned window of the latent and the mat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 
-Maps = list[list[torch.Tensor]]  # per scale, every layer's map [B, C_j, N_j]
+from conchshell.log_mel import LOSS, LogMel
 
-PROFILES = ("paper", "released-code")
+Maps = list[list[torch.Tensor]]  # per scale, every layer's map [B, C_j, N_j]
 
 
 # -- adversarial terms -----------------------------------------------------------------------------
@@ -62,19 +64,6 @@ def feature_matching(real: Maps, fake: Maps) -> torch.Tensor:
 
 
 # -- audio terms -------------------------------------------------------------------------------------
-class LogMel(nn.Module):
-    """log(mel + 1e-5) of a wave: [B, T] → [B, n_mels, frames] (torchaudio, 128 mels, n_fft 1024, hop 256)."""
-
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 128, n_fft: int = 1024, hop_length: int = 256):
-        super().__init__()
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=1.0
-        )
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wave.float()) + 1e-5)
-
-
 def window_frames(seconds: float | None, samples_per_frame: float, frames: int, audio_rate: int) -> int:
     """Latent frames in a loss window of `seconds` (None → the whole latent), at least 1, at most `frames`."""
     if seconds is None:
@@ -90,44 +79,135 @@ def random_window(
     return start, int(round(start * samples_per_frame)), int(round(length * samples_per_frame))
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    """Every λ of the G objective (paper defaults; the released-code profile adds latent and code)."""
+# -- G's terms -----------------------------------------------------------------------------------------
+class Step:
+    """What G's terms read in one step, each shared piece computed once, when a term first asks for it.
 
-    adv: float = 0.5
-    fm: float = 3.0
-    wave: float = 40.0
-    mel: float = 15.0
-    latent: float = 5.0
-    code: float = 8.0
+    real, fake: latents [B,64,T]; audio [B,N]; codes long [B,T] (the real codes); `maps` = D's (real, fake)
+    maps; `decoded` = (Dec(q(fake)) window [B,n], the matching audio window [B,n], G's codes long [B,T]).
+    """
+
+    def __init__(self, loss: ConchShellLoss, real, fake, audio, codes=None, discriminator=None, generator=None):
+        self.loss, self.real, self.fake, self.audio, self.codes = loss, real, fake, audio, codes
+        self.discriminator, self.generator = discriminator, generator
+        self._maps = self._decoded = None
+
+    @property
+    def maps(self) -> tuple[Maps, Maps]:
+        if self._maps is None:
+            self._maps = self.loss._d_both(self.discriminator, self.real, self.fake)
+        return self._maps
+
+    @property
+    def decoded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._decoded is None:
+            self._decoded = self.loss.decode_window(self.fake, self.audio, self.generator)
+        return self._decoded
+
+    def audio_grad(self):
+        """Grad mode of the decoded terms: on only when the objective sends gradients through the decoder."""
+        return torch.set_grad_enabled(self.loss.decoder_grad and torch.is_grad_enabled())
+
+
+#: G's loss terms by name: λ's in params.yaml (`gan.lambdas`) use these names, the logs call them `g_<name>`.
+TERMS: dict[str, Callable[[Step], torch.Tensor]] = {}
+
+
+def term(name: str):
+    """Register a G term `fn(step: Step) -> scalar` under `name` (adding a term: this, plus its λ in params.yaml)."""
+
+    def register(fn: Callable[[Step], torch.Tensor]) -> Callable[[Step], torch.Tensor]:
+        TERMS[name] = fn
+        return fn
+
+    return register
+
+
+@term("adv")
+def adv_term(step: Step) -> torch.Tensor:
+    """Σ_k E[−D_k(fake)] (eq. 2)."""
+    return generator_adversarial(step.maps[1])
+
+
+@term("fm")
+def fm_term(step: Step) -> torch.Tensor:
+    """Feature matching between D's maps of real and fake (eq. 3)."""
+    return feature_matching(*step.maps)
+
+
+@term("wave")
+def wave_term(step: Step) -> torch.Tensor:
+    """L1 between Dec(q(fake)) and the audio, over the loss window (eq. 4)."""
+    wave, target, _ = step.decoded
+    with step.audio_grad():
+        return F.l1_loss(wave, target)
+
+
+@term("mel")
+def mel_term(step: Step) -> torch.Tensor:
+    """L1 between the log-mels of Dec(q(fake)) and of the audio, over the loss window (eq. 5)."""
+    wave, target, _ = step.decoded
+    with step.audio_grad():
+        return F.l1_loss(step.loss.log_mel(wave), step.loss.log_mel(target))
+
+
+@term("latent")
+def latent_term(step: Step) -> torch.Tensor:
+    """L1 between G's latent and the encoder's (the released code's)."""
+    return F.l1_loss(step.fake.float(), step.real.float())
+
+
+@term("code")
+def code_term(step: Step) -> torch.Tensor:
+    """Mean |G's nearest-code index − the real code index| (the released code's; no gradient, as an argmin)."""
+    return (step.decoded[2].float() - step.codes.float()).abs().mean()
+
+
+def weighted_sum(lambdas: dict[str, float], terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Σ λ[k]·terms[k] over the terms given, in their order (DAC's weighted sum of named losses)."""
+    total = None
+    for name, value in terms.items():
+        total = lambdas[name] * value if total is None else total + lambdas[name] * value
+    return total
+
+
+def check_terms(lambdas: dict[str, float], where: str = "lambdas") -> None:
+    """ValueError naming the first λ that names no term of `TERMS`."""
+    unknown = [name for name in lambdas if name not in TERMS]
+    if unknown:
+        raise ValueError(f"{where}: {unknown[0]!r} is not a loss term; terms: {', '.join(TERMS)}")
 
 
 class ConchShellLoss(nn.Module):
     """Both players' losses for one level, around a frozen `JukeboxCodec`.
 
+    `lambdas` {term: λ} is G's objective Σ λ[k]·term[k] (a term left out is not computed); `warmup_lambdas`
+    the warm-up's; `decoder_grad` False decodes the wave and mel terms without gradient (the released code).
     `discriminator_loss(D, real [B,64,T], fake [B,64,T])` and `generator_loss(D, real, fake, audio [B,N],
-    codes long [B,T], generator)` → (total, {term: detached value}). `window_seconds` None = whole clip.
+    codes long [B,T], generator)` → (total, {g_<term>: detached value}). `window_seconds` None = whole clip.
     """
 
     def __init__(
         self,
         codec: nn.Module,
-        level: int,
-        weights: LossWeights = LossWeights(),
-        profile: str = "paper",
+        level: str,
+        lambdas: dict[str, float],
+        warmup_lambdas: dict[str, float] | None = None,
+        decoder_grad: bool = True,
         window_seconds: float | None = None,
     ):
         super().__init__()
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+        check_terms(lambdas)
+        check_terms(warmup_lambdas or {}, "warmup_lambdas")
         self.codec = codec
         for p in self.codec.parameters():
             p.requires_grad_(False)
-        self.level = int(level)
-        self.weights = weights
-        self.profile = profile
+        self.level = level  # a level name (the codec maps it to its index)
+        self.lambdas = dict(lambdas)
+        self.warmup_lambdas = dict(warmup_lambdas or {})
+        self.decoder_grad = bool(decoder_grad)
         self.window_seconds = window_seconds
-        self.log_mel = LogMel(codec.audio_rate)
+        self.log_mel = LogMel.of(codec.audio_rate, LOSS)
 
     @staticmethod
     def _d_both(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[Maps, Maps]:
@@ -144,13 +224,13 @@ class ConchShellLoss(nn.Module):
         loss = discriminator_hinge(real_maps, fake_maps)
         return loss, {"d_hinge": loss.detach()}
 
-    def audio_terms(
+    def decode_window(
         self, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(wave L1, log-mel L1, G's codes long [B,T]) of Dec(q(fake)) against `audio` [B, N].
+        """(Dec(q(fake)) over a random loss window [B,n], the audio's window [B,n], G's codes long [B,T]).
 
-        Paper profile: q is straight-through and the decoder is differentiable, so both terms send
-        gradients into `fake`. Released-code profile: decoded without gradient (as the authors do).
+        q is straight-through and the decoder differentiable, so gradients reach `fake` unless
+        `decoder_grad` is off (then decoded without gradient, as the authors do).
         """
         spf = self.codec.samples_per_frame(self.level)
         frames = fake.shape[-1]
@@ -158,27 +238,35 @@ class ConchShellLoss(nn.Module):
         start, a0, n = random_window(frames, length, spf, generator)
         target = audio[:, a0 : a0 + n]
         target = F.pad(target, (0, n - target.shape[-1]))
-        with torch.set_grad_enabled(self.profile == "paper" and torch.is_grad_enabled()):
+        with torch.set_grad_enabled(self.decoder_grad and torch.is_grad_enabled()):
             z_q, codes = self.codec.quantise(fake.float(), self.level, straight_through=True)
             wave = self.codec.decode(z_q[..., start : start + length], self.level, num_samples=n)
-            wave_l1 = F.l1_loss(wave, target)
-            mel_l1 = F.l1_loss(self.log_mel(wave), self.log_mel(target))
-        return wave_l1, mel_l1, codes
+        return wave, target, codes
+
+    def audio_terms(
+        self, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(wave L1, log-mel L1, G's codes long [B,T]) of Dec(q(fake)) against `audio` [B, N]."""
+        step = Step(self, None, fake, audio, generator=generator)
+        return wave_term(step), mel_term(step), step.decoded[2]
+
+    def terms(self, lambdas: dict[str, float], step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Σ λ[k]·term[k] over `lambdas` on `step` → (total, {g_<term>: detached value, g_total})."""
+        values = {name: TERMS[name](step) for name in lambdas}
+        total = weighted_sum(lambdas, values)
+        logged = {f"g_{name}": value.detach() for name, value in values.items()}
+        logged["g_total"] = total.detach()
+        return total, logged
 
     def warmup_loss(
         self, real: torch.Tensor, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G's warm-up objective, before D joins (as Parallel WaveGAN starts its D late): λ_latent·L1(fake,
-        real latent), the released code's latent term, alone. The wave and mel terms are logged (no
-        gradient) but not trained on: through the straight-through quantiser they push G's latent ever
-        further from the codebook (the codes it snaps to change in jumps; measured on the demo at level
-        low: latent L1 2.8 → 3.8 over 800 steps with them, 1.9 → 0.33 without). → (total, {term: value})."""
-        latent = F.l1_loss(fake.float(), real.float())
-        with torch.no_grad():
-            wave_l1, mel_l1, _ = self.audio_terms(fake.detach(), audio, generator)
-        total = self.weights.latent * latent
-        terms = {"g_latent": latent.detach(), "g_wave": wave_l1, "g_mel": mel_l1, "g_total": total.detach()}
-        return total, terms
+        """G's warm-up objective: the terms of `warmup_lambdas` without D (as Parallel WaveGAN starts its D
+        late); the demo's is λ_latent·L1(fake, real latent) alone. The wave and mel terms, through the
+        straight-through quantiser, push G's latent ever further from the codebook (the codes it snaps to
+        change in jumps; measured on the demo at level low: latent L1 2.8 → 3.8 over 800 steps with them,
+        1.9 → 0.33 without). → (total, terms)."""
+        return self.terms(self.warmup_lambdas, Step(self, real, fake, audio, generator=generator))
 
     def generator_loss(
         self,
@@ -189,29 +277,8 @@ class ConchShellLoss(nn.Module):
         codes: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Weighted G objective of the profile → (total, {term: detached value})."""
-        w = self.weights
-        real_maps, fake_maps = self._d_both(discriminator, real, fake)
-        adv = generator_adversarial(fake_maps)
-        fm = feature_matching(real_maps, fake_maps)
-        wave_l1, mel_l1, fake_codes = self.audio_terms(fake, audio, generator)
-        terms = {"g_adv": adv, "g_fm": fm, "g_wave": wave_l1, "g_mel": mel_l1}
-        if self.profile == "paper":
-            total = w.adv * adv + w.fm * fm + w.wave * wave_l1 + w.mel * mel_l1
-        else:
-            terms["g_latent"] = F.l1_loss(fake.float(), real.float())
-            terms["g_code"] = (fake_codes.float() - codes.float()).abs().mean()
-            total = (
-                w.adv * adv
-                + w.fm * fm
-                + w.latent * terms["g_latent"]
-                + w.code * terms["g_code"]
-                + w.wave * wave_l1
-                + w.mel * mel_l1
-            )
-        terms = {k: v.detach() for k, v in terms.items()}
-        terms["g_total"] = total.detach()
-        return total, terms
+        """G's objective Σ λ[k]·term[k] over `lambdas` → (total, {g_<term>: detached value, g_total})."""
+        return self.terms(self.lambdas, Step(self, real, fake, audio, codes, discriminator, generator))
 
 
 def is_finite(value: torch.Tensor) -> bool:

@@ -50,8 +50,9 @@ class MusicEvaluation:
         """The per-picture callback for split `name`: (id, category, ground_truth [T], generated [T], reconstruction [T])."""
         scores = self.splits.setdefault(name, MusicScores(name))
 
-        def on_piece(id: str, category: str, ground_truth: np.ndarray, generated: np.ndarray,
-                     reconstruction: np.ndarray) -> None:
+        def on_piece(
+            id: str, category: str, ground_truth: np.ndarray, generated: np.ndarray, reconstruction: np.ndarray
+        ) -> None:
             truth, gen, rec = self.transcribe([ground_truth, generated, reconstruction], cached=[True, False, True])
             self.notes[id] = PieceNotes(truth, gen, rec)
             scores.add(id, category, truth, gen, rec, self.true_notes.get(id))
@@ -71,7 +72,9 @@ class MusicEvaluation:
             if key not in self._memory:
                 todo.setdefault(key, i)
         to_cache = {k for k, c in zip(keys, cached) if c and self.cache is not None}
-        for key, notes in zip(todo, self.transcriber.transcribe_many([waves[i] for i in todo.values()], self.sample_rate)):
+        for key, notes in zip(
+            todo, self.transcriber.transcribe_many([waves[i] for i in todo.values()], self.sample_rate)
+        ):
             self._memory[key] = notes
             if key in to_cache:
                 self.cache.put(key, notes)

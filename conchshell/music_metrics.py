@@ -29,8 +29,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MUSIC_METRICS = ("pitch_class_cosine", "key_agreement", "key_weighted", "onset_f1", "note_density_ratio",
-                 "pitch_range_ratio")
+MUSIC_METRICS = (
+    "pitch_class_cosine",
+    "key_agreement",
+    "key_weighted",
+    "onset_f1",
+    "note_density_ratio",
+    "pitch_range_ratio",
+)
 NO_KEY = "X"  # mir_eval's "no key" (a piece without notes)
 
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
@@ -132,8 +138,13 @@ def onset_f1(reference: Notes, estimate: Notes, tolerance: float = 0.05) -> floa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mir_eval warns about zero-length notes it still handles
         _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
-            _intervals(reference), _hertz(reference), _intervals(estimate), _hertz(estimate),
-            onset_tolerance=tolerance, pitch_tolerance=50.0, offset_ratio=None,
+            _intervals(reference),
+            _hertz(reference),
+            _intervals(estimate),
+            _hertz(estimate),
+            onset_tolerance=tolerance,
+            pitch_tolerance=50.0,
+            offset_ratio=None,
         )
     return float(f1)
 
@@ -184,11 +195,23 @@ class MusicScores:
     split: str
     pieces: list[MusicPiece] = field(default_factory=list)
 
-    def add(self, id: str, category: str, truth: Notes, generated: Notes, reconstruction: Notes,
-            true_notes: Notes | None = None) -> MusicPiece:
+    def add(
+        self,
+        id: str,
+        category: str,
+        truth: Notes,
+        generated: Notes,
+        reconstruction: Notes,
+        true_notes: Notes | None = None,
+    ) -> MusicPiece:
         """Score one picture's transcriptions; `true_notes` are the notes the ground truth was made from, when known."""
-        piece = MusicPiece(id, category, compare(truth, generated), compare(truth, reconstruction),
-                           len(generated) == 0 and len(truth) > 0)
+        piece = MusicPiece(
+            id,
+            category,
+            compare(truth, generated),
+            compare(truth, reconstruction),
+            len(generated) == 0 and len(truth) > 0,
+        )
         if true_notes is not None:
             piece.transcriber_f1 = onset_f1(true_notes, truth)
         self.pieces.append(piece)

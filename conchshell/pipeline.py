@@ -6,7 +6,7 @@
                                              (C_st = 1024 for i3d.arch inception, 2048 for r50)
       → Generator G_level(st, label)       → latent [B,64,T_L]
       → JukeboxCodec.quantise (nearest codebook entry, no straight-through)
-      → JukeboxCodec.decode                → wave [B,T] at 16 kHz (T = 128000 for 8 s)
+      → JukeboxCodec.decode                → wave [B,T] at the audio spec G was trained on (T = rate · seconds)
 
 `load_pipeline(models_dir)` reads models/tcnn.pt, models/vqvae.pt and models/gan.pt through
 `conchshell.checkpoints`; the I3D is rebuilt exactly as `encode_images` built it (params.yaml's i3d.arch and
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from conchshell.audio_spec import PAPER, AudioSpec
 from conchshell.checkpoints import check_i3d, gan_path, load_generator, load_tcnn, load_vqvae
 from conchshell.config import LEVELS
 from conchshell.data.images import to_tensor
@@ -31,12 +32,9 @@ from conchshell.models.i3d import build_i3d, feature_dim
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.codec import JukeboxCodec
 
-AUDIO_RATE = 16000
-SECONDS = 8.0
-
 
 def synthesise(
-    generator: Generator, codec: JukeboxCodec, level: int, st: torch.Tensor, label: torch.Tensor, num_samples: int
+    generator: Generator, codec: JukeboxCodec, level: str | int, st: torch.Tensor, label: torch.Tensor, num_samples: int
 ) -> torch.Tensor:
     """S-T features st [B,C_st,T'] + label long [B] → wave [B, num_samples] (G → quantise → decode)."""
     z = generator(st, label)
@@ -77,7 +75,7 @@ class Pipeline(nn.Module):
         level: str,
         categories: list[str],
         image_size: int = 224,
-        num_samples: int = int(AUDIO_RATE * SECONDS),
+        num_samples: int = PAPER.samples,
     ):
         super().__init__()
         self.branch = branch
@@ -137,7 +135,8 @@ def load_pipeline(
     if gan.categories != tcnn.categories:
         raise ConchError(f"{path}: trained on other categories than {models_dir / 'tcnn.pt'}; re-run train_gan")
     vqvae = load_vqvae(models_dir / "vqvae.pt")
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, AUDIO_RATE)
+    spec = AudioSpec(int(gan.meta.get("audio_rate", PAPER.rate)), float(gan.meta.get("seconds", PAPER.seconds)))
+    codec = JukeboxCodec(vqvae, vqvae.sample_rate, spec.rate)
     if gan.in_channels != feature_dim(i3d_arch):
         raise ConchError(
             f"{path}: generator reads {gan.in_channels}-channel S-T features but i3d.arch {i3d_arch} gives "
@@ -146,8 +145,8 @@ def load_pipeline(
     i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
     check_i3d(gan.i3d, i3d, path)
     branch = ImageBranch(tcnn.model, i3d, tcnn.mean, tcnn.std, tcnn.model.arch)
-    num_samples = int(AUDIO_RATE * SECONDS)
-    frames = codec.frames(LEVELS[gan.level], num_samples)
+    num_samples = spec.samples
+    frames = codec.frames(gan.level, num_samples)
     if gan.generator.frames != frames:
         raise ConchError(
             f"{path}: generator makes {gan.generator.frames} frames but {models_dir / 'vqvae.pt'} needs "

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -134,7 +134,9 @@ PROFILES: dict[str, Callable[[], list[Row]]] = {"tcnn": tcnn_rows, "i3d": i3d_ro
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print params, MACs and FLOPs beside the paper's Table 1.")
-    parser.add_argument("what", nargs="*", choices=list(PROFILES), default=["tcnn"], help="tables to print (default tcnn)")
+    parser.add_argument(
+        "what", nargs="*", choices=list(PROFILES), default=["tcnn"], help="tables to print (default tcnn)"
+    )
     args = parser.parse_args(argv)
     rows = [row for what in args.what for row in PROFILES[what]()]
     print(format_table(rows))

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-#: The three players per sample, in page order: (field of ReportSample, heading).
+#: The three players per sample, in page order: (field of Sample, heading).
 TRACKS = (("generated", "Generated"), ("ground_truth", "Ground truth"), ("reconstruction", "VQ-VAE reconstruction"))
 
 
 @dataclass
-class ReportSample:
-    """One row of the report: picture uint8 [H,W,3] and three mono waves float [T] at `sample_rate`."""
+class Sample:
+    """One kept picture, the record evaluation fills and the report (and samples/) shows: its picture uint8
+    [H,W,3] (None until the stage reads it) and three mono waves float [T] at `sample_rate`."""
 
     id: str
     category: str
@@ -65,9 +66,9 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     import matplotlib.pyplot as plt
     import torch
 
-    from conchshell.pair_metrics import log_mel
+    from conchshell.log_mel import METRIC, log_mel
 
-    mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate).numpy()
+    mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate, METRIC).numpy()
     seconds = len(wave) / sample_rate
     fig, ax = plt.subplots(figsize=(4.0, 1.8), dpi=80)
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
@@ -98,8 +99,10 @@ def piano_roll_png(ground_truth, generated, seconds: float, title: str = "") -> 
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    styles = ((ground_truth, "ground truth", dict(facecolor="0.6", edgecolor="none")),
-              (generated, "generated", dict(facecolor="none", edgecolor="tab:orange", linewidth=1.0)))
+    styles = (
+        (ground_truth, "ground truth", dict(facecolor="0.6", edgecolor="none")),
+        (generated, "generated", dict(facecolor="none", edgecolor="tab:orange", linewidth=1.0)),
+    )
     fig, ax = plt.subplots(figsize=(4.0, 1.8), dpi=80)
     for notes, _, style in styles:
         for start, end, pitch in zip(notes.onset, notes.offset, notes.pitch):
@@ -110,8 +113,11 @@ def piano_roll_png(ground_truth, generated, seconds: float, title: str = "") -> 
     ax.set_ylim(low, high)
     ax.set_xlabel("s")
     ax.set_ylabel("MIDI pitch")
-    ax.legend(handles=[Patch(label=f"{label} ({len(notes)} notes)", **style) for notes, label, style in styles],
-              fontsize=6, loc="upper right")
+    ax.legend(
+        handles=[Patch(label=f"{label} ({len(notes)} notes)", **style) for notes, label, style in styles],
+        fontsize=6,
+        loc="upper right",
+    )
     return _finish_png(fig, ax, title)
 
 
@@ -129,7 +135,9 @@ def metrics_table(metrics: dict[str, float]) -> str:
     names = list(dict.fromkeys(key.split(".", 1)[1] for key in metrics))
     head = "".join(f"<th>{html.escape(s)}</th>" for s in splits)
     rows = "".join(
-        f"<tr><th>{html.escape(n)}</th>" + "".join(f"<td>{_format(metrics.get(f'{s}.{n}'))}</td>" for s in splits) + "</tr>"
+        f"<tr><th>{html.escape(n)}</th>"
+        + "".join(f"<td>{_format(metrics.get(f'{s}.{n}'))}</td>" for s in splits)
+        + "</tr>"
         for n in names
     )
     return f'<table class="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
@@ -145,7 +153,7 @@ def rows_table(rows: list[dict]) -> str:
     return f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def sample_section(sample: ReportSample, sample_rate: int) -> str:
+def sample_section(sample: Sample, sample_rate: int) -> str:
     """One sample: picture, then per track a heading, an <audio> player and a spectrogram."""
     picture = (
         f'<img class="picture" alt="{html.escape(sample.id)}" src="{data_uri(png_bytes(sample.picture), "image/png")}">'
@@ -170,7 +178,9 @@ def sample_section(sample: ReportSample, sample_rate: int) -> str:
         f"{html.escape(sample.id)} — category {html.escape(sample.category)}, "
         f"the judge hears {html.escape(sample.predicted_category)}"
     )
-    return f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
+    return (
+        f'<section class="sample" id="{html.escape(sample.id)}"><h3>{caption}</h3>{picture}{"".join(tracks)}</section>'
+    )
 
 
 #: Where the blind listening test runs (`conchshell serve`); its MOS lands in metrics/listening.json.
@@ -190,8 +200,14 @@ section.sample h3{flex-basis:100%;margin:0}img.picture{width:160px;height:160px}
 """
 
 
-def render_report(title: str, metrics: dict[str, float], samples: list[ReportSample], sample_rate: int, notes: str = "",
-                  tables: dict[str, list[dict]] | None = None) -> str:
+def render_report(
+    title: str,
+    metrics: dict[str, float],
+    samples: list[Sample],
+    sample_rate: int,
+    notes: str = "",
+    tables: dict[str, list[dict]] | None = None,
+) -> str:
     """The whole page as a string; `tables` maps a heading to the rows of an extra table shown after the metrics."""
     body = "".join(sample_section(s, sample_rate) for s in samples) or "<p>No samples.</p>"
     extra = "".join(f"<h2>{html.escape(h)}</h2>{rows_table(rows)}" for h, rows in (tables or {}).items())
@@ -213,8 +229,15 @@ def render_report(title: str, metrics: dict[str, float], samples: list[ReportSam
     )
 
 
-def write_report(path: str | os.PathLike, title: str, metrics: dict[str, float], samples: list[ReportSample],
-                 sample_rate: int, notes: str = "", tables: dict[str, list[dict]] | None = None) -> None:
+def write_report(
+    path: str | os.PathLike,
+    title: str,
+    metrics: dict[str, float],
+    samples: list[Sample],
+    sample_rate: int,
+    notes: str = "",
+    tables: dict[str, list[dict]] | None = None,
+) -> None:
     """Render and write report.html atomically."""
     from conchshell.io import atomic_path
 

@@ -131,16 +131,25 @@ def gan_path(models_dir: str | os.PathLike, level: str | None) -> Path:
 def bundle_key(identity: dict) -> str:
     """32 hex digits naming a bundle: the identity, the export version, code and library versions."""
     blob = json.dumps(
-        {**identity, "export": EXPORT_VERSION, "code": code_sha256(),
-         "torch": package_version("torch"), "onnxruntime": package_version("onnxruntime")},
+        {
+            **identity,
+            "export": EXPORT_VERSION,
+            "code": code_sha256(),
+            "torch": package_version("torch"),
+            "onnxruntime": package_version("onnxruntime"),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def models_key(
-    models_dir: str | os.PathLike, level: str | None, i3d_checkpoint: str | os.PathLike | None, i3d_seed: int,
-    i3d_arch: str, cache_dir: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    level: str | None,
+    i3d_checkpoint: str | os.PathLike | None,
+    i3d_seed: int,
+    i3d_arch: str,
+    cache_dir: str | os.PathLike,
 ) -> str | None:
     """The bundle key of the models in `models_dir` (None when a model file is missing: torch will say which)."""
     models_dir = Path(models_dir)
@@ -205,7 +214,11 @@ class OrtPipeline:
         meta = json.loads((self.folder / META).read_text())
         self.meta = BundleMeta(**meta)
         self.level, self.categories = self.meta.level, list(self.meta.categories)
-        self.image_size, self.sample_rate, self.num_samples = self.meta.image_size, self.meta.sample_rate, self.meta.num_samples
+        self.image_size, self.sample_rate, self.num_samples = (
+            self.meta.image_size,
+            self.meta.sample_rate,
+            self.meta.num_samples,
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads() if threads is None else threads
         options.inter_op_num_threads = 1
@@ -264,9 +277,14 @@ def write_meta(folder: Path, meta: BundleMeta) -> None:
 
 # -- choosing the engine -------------------------------------------------------------------------------
 def load(
-    models_dir: str | os.PathLike, level: str | None = None, device: str = "cpu",
-    i3d_checkpoint: str | os.PathLike | None = None, i3d_seed: int = 0, i3d_arch: str = "inception",
-    backend: str = "auto", cache_dir: str | os.PathLike | None = None,
+    models_dir: str | os.PathLike,
+    level: str | None = None,
+    device: str = "cpu",
+    i3d_checkpoint: str | os.PathLike | None = None,
+    i3d_seed: int = 0,
+    i3d_arch: str = "inception",
+    backend: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
 ):
     """The pipeline `conchshell generate` runs: OrtPipeline from the models' bundle (exported first when missing),
     else — backend eager, a CUDA device, ONNX Runtime missing or failing — the eager `Pipeline`.

@@ -60,8 +60,9 @@ class PianoTranscriber:
     it sounding, notes shorter than `min_note_ms` are dropped.
     """
 
-    def __init__(self, onset_threshold: float = 0.5, frame_threshold: float = 0.3, min_note_ms: float = 127.7,
-                 threads: int = 1):
+    def __init__(
+        self, onset_threshold: float = 0.5, frame_threshold: float = 0.3, min_note_ms: float = 127.7, threads: int = 1
+    ):
         import onnxruntime
 
         basic_pitch, self._notes = _basic_pitch()
@@ -121,8 +122,15 @@ class PianoTranscriber:
         min_len = int(round(self.min_note_ms / 1000 * FRAMES_PER_SECOND))
         with np.errstate(invalid="ignore", divide="ignore"):  # silence: its onset inference divides 0 by 0 (no notes)
             events = self._notes.output_to_notes_polyphonic(
-                frames, onsets, onset_thresh=self.onset_threshold, frame_thresh=self.frame_threshold,
-                min_note_len=min_len, infer_onsets=True, max_freq=None, min_freq=None, melodia_trick=True,
+                frames,
+                onsets,
+                onset_thresh=self.onset_threshold,
+                frame_thresh=self.frame_threshold,
+                min_note_len=min_len,
+                infer_onsets=True,
+                max_freq=None,
+                min_freq=None,
+                melodia_trick=True,
             )
         if not events:
             return Notes.empty()
@@ -191,4 +199,3 @@ class TranscriptionCache:
             writer.writerow([repr(float(row[0])), repr(float(row[1])), int(row[2]), repr(float(row[3]))])
         with atomic_path(self.path(key)) as tmp:
             tmp.write_text(buffer.getvalue())
-

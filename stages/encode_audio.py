@@ -1,6 +1,7 @@
 """Stage `encode_audio`: encode every prepared clip once with the VQ-VAE into data/features/audio.h5.
 
-Each clip (in order of first appearance in the manifest, all splits) is read at 16 kHz, run through
+Each clip (in order of first appearance in the manifest, all splits) is read at the audio spec of the
+prepared data (`data.sample_rate`, `data.seconds`: conchshell.audio_spec), recorded in the store's attrs, run through
 the VQ-VAE at `vqvae.sample_rate` (resampled on the way in when that differs), and stored with its
 codes and continuous latents for all three levels, so changing `level` never re-runs this stage.
 """
@@ -12,20 +13,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from conchshell import paths
 from conchshell.config import load_config
 from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import LEVELS, StoreWriter, audio_store_layout, unique_clips
+from conchshell.data.store import encode_audio_store, unique_clips
 from conchshell.errors import report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox import JukeboxCodec, load_vqvae
-
-AUDIO_RATE = 16000
-CLIP_SAMPLES = 128000
 
 
 @report_errors
@@ -40,29 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     prepared = Path(args.prepared)
     clips = unique_clips(read_manifest(prepared))
     vqvae = load_vqvae(args.vqvae)
-    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, AUDIO_RATE)
-    frames = [codec.frames(L, CLIP_SAMPLES) for L in range(LEVELS)]
+    audio_spec = cfg.data.audio
+    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, audio_spec.rate)
     attrs = {
         "preset": vqvae.preset,
         "sample_rate": cfg.vqvae.sample_rate,
-        "audio_rate": AUDIO_RATE,
+        "audio_rate": audio_spec.rate,
         "hop_lengths": np.array(vqvae.hop_lengths, dtype=np.int64),
         "vqvae_sha256": state_dict_sha256(vqvae.state_dict()),
         "l_bins": vqvae.l_bins,
         "emb_width": vqvae.emb_width,
     }
-    layout = audio_store_layout(len(clips), CLIP_SAMPLES, frames, vqvae.emb_width)
-    batch = cfg.vqvae.encode_batch_size
-    with StoreWriter(args.out, [c for c, _ in clips], layout, attrs) as out, torch.inference_mode():
-        for start in tqdm(range(0, len(clips), batch), desc="encode_audio", unit="batch", dynamic_ncols=True):
-            rels = [rel for _, rel in clips[start : start + batch]]
-            audio = np.stack([read_audio(prepared / rel, AUDIO_RATE, CLIP_SAMPLES / AUDIO_RATE) for rel in rels])
-            latents = codec.latents(torch.from_numpy(audio))
-            out.write("audio", start, audio)
-            for level, z in enumerate(latents):
-                _, codes = codec.quantise(z, level, straight_through=False)
-                out.write(f"codes/{level}", start, codes.numpy().astype(np.int16))
-                out.write(f"latents/{level}", start, z.numpy().astype(np.float16))
+    frames = encode_audio_store(
+        args.out,
+        [clip for clip, _ in clips],
+        lambda k: read_audio(prepared / clips[k][1], audio_spec.rate, audio_spec.seconds),
+        codec,
+        audio_spec.samples,
+        cfg.vqvae.encode_batch_size,
+        attrs,
+    )
     print(f"encode_audio: {len(clips)} clips, frames {frames} per level, written to {args.out}")
     return 0
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from conchshell import paths
+from conchshell.checkpoints import i3d_identity, load_tcnn
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.data.store import write_image_store
@@ -21,7 +22,6 @@ from conchshell.errors import ConchError, report_errors
 from conchshell.io import state_dict_sha256
 from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch, encode_pictures
-from conchshell.checkpoints import i3d_identity, load_tcnn
 from conchshell.training.tcnn import load_pictures
 
 
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if tcnn.arch != cfg.image_encoder:
         raise ConchError(f"{args.tcnn}: holds {tcnn.arch} but image_encoder is {cfg.image_encoder}; re-run train_tcnn")
     if tcnn_names != names:
-        raise ConchError(f"{args.tcnn}: trained on categories {tcnn_names}, the prepared data has {names}; re-run train_tcnn")
+        raise ConchError(
+            f"{args.tcnn}: trained on categories {tcnn_names}, the prepared data has {names}; re-run train_tcnn"
+        )
     i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
     branch = ImageBranch(tcnn, i3d, tcnn_ckpt.mean, tcnn_ckpt.std, tcnn.arch)
     pictures = load_pictures(prepared, manifest, cfg.data.image_size)

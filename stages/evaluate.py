@@ -9,14 +9,15 @@ report.html. Ground-truth and reconstruction transcriptions are cached in cache/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from conchshell import paths
+from conchshell.checkpoints import load_generator, load_vqvae
 from conchshell.config import load_config
 from conchshell.data.audio import write_wav
 from conchshell.data.images import read_picture
@@ -24,14 +25,13 @@ from conchshell.data.manifest import categories, read_manifest
 from conchshell.data.store import AudioStore, PairDataset, unique_clips
 from conchshell.errors import ConchError, report_errors
 from conchshell.evaluation import evaluate_split, finite_or_none
-from conchshell.checkpoints import load_generator, load_vqvae
-from conchshell.pipeline import fold_weight_norm
-from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.io import atomic_path, state_dict_sha256, write_json
 from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
+from conchshell.pipeline import fold_weight_norm
+from conchshell.report import piano_roll_png, spectrogram_png, write_report
 from conchshell.transcription import PianoTranscriber, TranscriptionCache
-from conchshell.report import ReportSample, piano_roll_png, spectrogram_png, write_report
 
 
 @report_errors
@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=str(paths.MODELS))
     parser.add_argument("--features", default=str(paths.FEATURES))
     parser.add_argument("--out", default=".", help="folder for metrics/, plots/, samples/, report.html")
-    parser.add_argument("--transcription-cache", default=str(paths.TRANSCRIPTIONS),
-                        help="folder of cached ground-truth / reconstruction transcriptions")
+    parser.add_argument(
+        "--transcription-cache",
+        default=str(paths.TRANSCRIPTIONS),
+        help="folder of cached ground-truth / reconstruction transcriptions",
+    )
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
     torch.manual_seed(cfg.seed)
@@ -53,26 +56,41 @@ def main(argv: list[str] | None = None) -> int:
     gan = load_generator(models / "gan.pt")
     generator = fold_weight_norm(gan.generator)
     if gan.level != cfg.level:
-        raise ConchError(f"{models / 'gan.pt'}: trained for level {gan.level}, params say {cfg.level}; re-run train_gan")
+        raise ConchError(
+            f"{models / 'gan.pt'}: trained for level {gan.level}, params say {cfg.level}; re-run train_gan"
+        )
     vqvae = load_vqvae(models / "vqvae.pt")
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, cfg.data.sample_rate)
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
     store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
+    audio_spec = store.spec
+    codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
 
     real = {split: real_pieces(store, manifest, split) for split in ("train", "val")}
-    judge = train_judge(*real["train"], len(names), cfg.data.sample_rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
+    judge = train_judge(*real["train"], len(names), audio_spec.rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
     metrics = {f"judge.{split}_accuracy": accuracy(judge, *real[split]) for split in ("train", "val")}
     print(f"evaluate: the judge recognises {metrics['judge.val_accuracy']:.2f} of the real val pieces", file=sys.stderr)
 
-    music = MusicEvaluation(PianoTranscriber(), cfg.data.sample_rate, TranscriptionCache(args.transcription_cache),
-                            demo_true_notes(manifest, cfg.seed, cfg.data.seconds) if cfg.data.source == "demo" else {})
+    music = MusicEvaluation(
+        PianoTranscriber(),
+        audio_spec.rate,
+        TranscriptionCache(args.transcription_cache),
+        demo_true_notes(manifest, cfg.seed, audio_spec.seconds) if cfg.data.source == "demo" else {},
+    )
     rows, kept = [], []
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
-        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level_index, split=None)
+        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level, split=None)
         keep = cfg.evaluate.samples if split == "val" else 0
         scores, samples = evaluate_split(
-            split, dataset, generator, codec, cfg.level_index, judge, names, cfg.evaluate.batch_size, keep,
+            split,
+            dataset,
+            generator,
+            codec,
+            cfg.level,
+            judge,
+            names,
+            cfg.evaluate.batch_size,
+            keep,
             on_piece=music.split(split),
         )
         metrics.update(scores.flat())
@@ -80,9 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += scores.per_category()
         kept += samples
 
-    rate = cfg.data.sample_rate
-    with atomic_path(out / paths.METRICS / "eval.json") as tmp:
-        tmp.write_text(json.dumps(finite_or_none(metrics), indent=2, sort_keys=True) + "\n")
+    rate = audio_spec.rate
+    write_json(out / paths.METRICS / "eval.json", finite_or_none(metrics))
     per_category = pd.DataFrame(rows)
     with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
         per_category[per_category["split"] == "val"].to_csv(tmp, index=False)
@@ -92,18 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     write_samples(out / paths.SAMPLES, kept, rate)
     pictures = dict(zip(manifest["id"], manifest["image"]))
     report_samples = [
-        ReportSample(s.id, s.category, s.predicted_category, read_picture(prepared / pictures[s.id]),
-                     s.generated, s.ground_truth, s.reconstruction,
-                     piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, cfg.data.seconds))
+        replace(
+            s,
+            picture=read_picture(prepared / pictures[s.id]),
+            piano_roll=piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, audio_spec.seconds),
+        )
         for s in kept
     ]
     title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"
-    write_report(out / paths.REPORT, title, metrics, report_samples, rate,
-                 tables={"Music scores per category (val)": music_rows})
-    print(f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
-          f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}", file=sys.stderr)
-    print(f"evaluate: music metrics transcribed {music.transcribed} pieces in {music.seconds:.1f} s "
-          f"({music.cache.hits} from the cache)", file=sys.stderr)
+    write_report(
+        out / paths.REPORT, title, metrics, report_samples, rate, tables={"Music scores per category (val)": music_rows}
+    )
+    print(
+        f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
+        f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}",
+        file=sys.stderr,
+    )
+    print(
+        f"evaluate: music metrics transcribed {music.transcribed} pieces in {music.seconds:.1f} s "
+        f"({music.cache.hits} from the cache)",
+        file=sys.stderr,
+    )
     return 0
 
 

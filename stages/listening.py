@@ -9,13 +9,12 @@ there are no ratings), plots/listening.csv (one row per system and scale) and pl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from conchshell import paths
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path
+from conchshell.io import atomic_path, write_json
 from conchshell.web.mos import figure_png, summarise, table
 from conchshell.web.ratings import read_ratings
 from conchshell.web.trials import fingerprint
@@ -37,20 +36,25 @@ def main(argv: list[str] | None = None) -> int:
     everything = read_ratings(args.ratings)
     ratings = everything[everything["experiment"] == experiment]
     summary = summarise(ratings)
-    with atomic_path(out / paths.METRICS / "listening.json") as tmp:
-        tmp.write_text(json.dumps({"ratings": int(len(ratings)), **summary}, indent=2) + "\n")
+    write_json(out / paths.METRICS / "listening.json", {"ratings": int(len(ratings)), **summary}, sort_keys=False)
     with atomic_path(out / paths.PLOTS / "listening.csv") as tmp:
         table(summary).to_csv(tmp, index=False)
     with atomic_path(out / paths.PLOTS / "listening.png") as tmp:
         tmp.write_bytes(figure_png(summary))
     if len(ratings) == 0:
-        print(f"listening: no ratings yet for these samples (experiment {experiment}; {len(everything)} in "
-              f"{args.ratings} for other samples) — wrote an empty metrics/listening.json; "
-              "start a study with `conchshell serve` and open /listen", file=sys.stderr)
+        print(
+            f"listening: no ratings yet for these samples (experiment {experiment}; {len(everything)} in "
+            f"{args.ratings} for other samples) — wrote an empty metrics/listening.json; "
+            "start a study with `conchshell serve` and open /listen",
+            file=sys.stderr,
+        )
     else:
         g = summary["generated"]["i2m"]
-        print(f"listening: {len(ratings)} ratings (experiment {experiment}); generated I2M-MOS "
-              f"{g['mos'] if g['mos'] is not None else '–'} (n={g['n']})", file=sys.stderr)
+        print(
+            f"listening: {len(ratings)} ratings (experiment {experiment}); generated I2M-MOS "
+            f"{g['mos'] if g['mos'] is not None else '–'} (n={g['n']})",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         vqvae = load_vqvae(paths.VQVAE)
         vqvae_sha = state_dict_sha256(vqvae.state_dict())
         dataset = PairDataset(
-            read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level_index, "train", vqvae_sha
+            read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level, "train", vqvae_sha
         )
-        codec = JukeboxCodec(vqvae, vqvae.sample_rate, int(dataset.audio_store.attrs.get("audio_rate", 16000)))
+        audio_spec = dataset.audio_store.spec
+        codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
         categories = image_categories(paths.IMAGES_H5, dataset)
         inputs = {str(p): file_sha256(p) for p in (paths.MANIFEST, paths.AUDIO_H5, paths.IMAGES_H5, paths.VQVAE)}
         ckpt, result = train_gan(

@@ -8,7 +8,6 @@ one row per val picture, category names) for `dvc plots show`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,22 +16,19 @@ import pandas as pd
 import torch
 
 from conchshell import paths
+from conchshell.checkpoints import save_tcnn
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path
-from conchshell.checkpoints import save_tcnn
+from conchshell.io import atomic_path, write_json
 from conchshell.training.tcnn import evaluate_tcnn, load_pictures, train_tcnn
 
 
-def split_data(prepared: Path, manifest: pd.DataFrame, split: str, size: int) -> tuple[pd.DataFrame, torch.Tensor, torch.Tensor]:
+def split_data(
+    prepared: Path, manifest: pd.DataFrame, split: str, size: int
+) -> tuple[pd.DataFrame, torch.Tensor, torch.Tensor]:
     rows = manifest[manifest["split"] == split].reset_index(drop=True)
     return rows, load_pictures(prepared, rows, size), torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
-
-
-def write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_confusion(path: Path, actual: list[str], predicted: list[str]) -> None:

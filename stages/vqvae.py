@@ -9,7 +9,6 @@ Writes models/vqvae.pt and metrics/vqvae.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,23 +17,24 @@ import numpy as np
 import torch
 
 from conchshell import paths
+from conchshell.audio_spec import AudioSpec
 from conchshell.config import load_config
 from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
 from conchshell.data.store import unique_clips
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path, state_dict_sha256
+from conchshell.io import state_dict_sha256, write_json
 from conchshell.models.jukebox import VQVAE, load_vqvae, preset_hps, save_vqvae
 from conchshell.training.vqvae import train_vqvae
 
-CLIP_SECONDS = 8.0
 
-
-def read_clips(prepared: Path, manifest, split: str, sample_rate: int) -> np.ndarray:
-    """Each clip of `split` once, at `sample_rate` → float32 [N, T]."""
+def read_clips(prepared: Path, manifest, split: str, spec: AudioSpec) -> np.ndarray:
+    """Each clip of `split` once, at `spec` (its rate and seconds) → float32 [N, spec.samples]."""
     clips = unique_clips(manifest, split)
-    return np.stack([read_audio(prepared / rel, sample_rate, CLIP_SECONDS) for _, rel in clips]) if clips else np.zeros(
-        (0, int(sample_rate * CLIP_SECONDS)), np.float32
+    return (
+        np.stack([read_audio(prepared / rel, spec.rate, spec.seconds) for _, rel in clips])
+        if clips
+        else np.zeros((0, spec.samples), np.float32)
     )
 
 
@@ -54,10 +54,11 @@ def train_demo(cfg, prepared: Path, out: Path) -> dict:
             "or use preset demo"
         )
     manifest = read_manifest(prepared)
-    train = read_clips(prepared, manifest, "train", vq.sample_rate)
+    spec = AudioSpec(vq.sample_rate, cfg.data.seconds)  # the clips at the VQ-VAE's rate
+    train = read_clips(prepared, manifest, "train", spec)
     if len(train) == 0:
         raise ConchError(f"{prepared / 'manifest.csv'}: no training clips to train the VQ-VAE on")
-    val = read_clips(prepared, manifest, "val", vq.sample_rate)
+    val = read_clips(prepared, manifest, "val", spec)
     torch.manual_seed(cfg.seed)
     model = VQVAE(preset_hps("demo", width=vq.width, depth=vq.depth, l_bins=vq.l_bins, sr=vq.sample_rate))
     metrics = train_vqvae(
@@ -105,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters=sum(p.numel() for p in model.parameters()),
         vqvae_sha256=state_dict_sha256(model.state_dict()),
     )
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_json(args.metrics, metrics)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("recon_l1_"))
     print(f"vqvae: {metrics['preset']} written to {out} in {seconds:.0f} s" + (f" ({summary})" if summary else ""))
     return 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import soundfile as sf
+import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,8 +25,16 @@ TINY = {
     "vqvae": {"l_bins": 32, "width": 4, "depth": 1, "steps": 2, "batch_size": 2, "encode_batch_size": 8},
     "tcnn": {"epochs": 1, "batch_size": 8},
     "i3d": {"batch_size": 8},
-    "gan": {"width": 0.02, "steps": 4, "warmup_steps": 2, "batch_size": 4, "loss_window_seconds": 0.1, "checkpoint_every": 2,
-            "log_every": 1, "sample_every": 4},
+    "gan": {
+        "width": 0.02,
+        "steps": 4,
+        "warmup_steps": 2,
+        "batch_size": 4,
+        "loss_window_seconds": 0.1,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "sample_every": 4,
+    },
     "evaluate": {"samples": 1, "judge_epochs": 5, "batch_size": 8},
 }
 
@@ -42,9 +50,17 @@ def tiny_params(overrides: dict = TINY) -> str:
 def tool_env(root: Path) -> dict:
     """`python` = this interpreter (dvc.yaml's commands say `python stages/...`), the copy's package first."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": str(root),
-            "OMP_NUM_THREADS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t", "DVC_NO_ANALYTICS": "1"}
+    return {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(root),
+        "OMP_NUM_THREADS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "DVC_NO_ANALYTICS": "1",
+    }
 
 
 def run(root: Path, *cmd: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -58,8 +74,13 @@ def run(root: Path, *cmd: str, timeout: int = 300) -> subprocess.CompletedProces
 
 def tracked_files() -> list[str]:
     """The working tree's files git tracks or would add (uncommitted edits included)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return [f for f in out if not f.startswith(SKIP) and (REPO / f).is_file()]
 
 

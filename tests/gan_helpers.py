@@ -46,16 +46,30 @@ def make_workspace(
         latents = [z.numpy() for z in codec.latents(audio)]
         codes = [c.numpy() for c in codec.encode(audio)]
     clip_ids = [f"clip{i}" for i in range(clips)]
-    attrs = {"preset": "demo", "sample_rate": RATE, "audio_rate": RATE, "hop_lengths": vqvae.hop_lengths,
-             "vqvae_sha256": state_dict_sha256(vqvae.state_dict()), "l_bins": 32, "emb_width": 64}
+    attrs = {
+        "preset": "demo",
+        "sample_rate": RATE,
+        "audio_rate": RATE,
+        "hop_lengths": vqvae.hop_lengths,
+        "vqvae_sha256": state_dict_sha256(vqvae.state_dict()),
+        "l_bins": 32,
+        "emb_width": 64,
+    }
     write_audio_store(root / "data/features/audio.h5", clip_ids, audio.numpy(), codes, latents, attrs)
     rows = []
     for i, clip in enumerate(clip_ids):
         for j in range(2):
             label = i % 2
-            rows.append({"id": f"p{i}_{j}", "category": "ab"[label], "label": label,
-                         "split": "val" if i == clips - 1 else "train",
-                         "image": f"images/p{i}_{j}.png", "audio": f"audio/{clip}.wav"})
+            rows.append(
+                {
+                    "id": f"p{i}_{j}",
+                    "category": "ab"[label],
+                    "label": label,
+                    "split": "val" if i == clips - 1 else "train",
+                    "image": f"images/p{i}_{j}.png",
+                    "audio": f"audio/{clip}.wav",
+                }
+            )
     manifest = pd.DataFrame(rows)
     (root / "data/prepared").mkdir(parents=True, exist_ok=True)
     manifest.to_csv(root / "data/prepared/manifest.csv", index=False)
@@ -63,14 +77,21 @@ def make_workspace(
     m = len(rows)
     rng = np.random.default_rng(2)
     write_image_store(
-        root / "data/features/images.h5", list(manifest["id"]),
+        root / "data/features/images.h5",
+        list(manifest["id"]),
         rng.standard_normal((m, st_channels, st_frames)).astype(np.float32),
-        manifest["label"].to_numpy(), np.full((m, 2), 0.5, np.float32),
-        {"image_encoder": "tcnn6", "tcnn_sha256": "x", "i3d_sha256": "y", "i3d_pretrained": False,
-         "categories": json.dumps(["a", "b"])},
+        manifest["label"].to_numpy(),
+        np.full((m, 2), 0.5, np.float32),
+        {
+            "image_encoder": "tcnn6",
+            "tcnn_sha256": "x",
+            "i3d_sha256": "y",
+            "i3d_pretrained": False,
+            "categories": json.dumps(["a", "b"]),
+        },
     )
     (root / "params.yaml").write_text(
         "seed: 0\nlevel: high\ngan:\n  size: demo\n  width: 0.02\n  batch_size: 2\n  lr_g: 1.0e-3\n"
-        "  lr_d: 1.0e-3\n  loss_window_seconds: 0.1\n  log_every: 1\n  sample_every: 2\n" + params
+        "  lr_d: 1.0e-3\n  loss_window_seconds: 0.1\n  log_every: 1\n  sample_every: 2\n  warmup_steps: 0\n" + params
     )
     return root

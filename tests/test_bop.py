@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import tone
 from PIL import Image
 
 from conchshell.data.audio import read_audio, write_wav
 from conchshell.data.bop import MAX_LISTED, BopSource, problems_error, scan_bop
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError
-
-from conftest import tone
-
 
 # --- pictures ---------------------------------------------------------------------------------
 
@@ -35,7 +33,13 @@ def test_any_mode_becomes_rgb_224(tmp_path, mode, make):
     img.save(path)
     out = read_picture(path)
     assert out.shape == (224, 224, 3) and out.dtype == np.uint8
-    expected = {"RGBA": (255, 255, 255), "P": (0, 128, 255), "L": (100, 100, 100), "CMYK": (255, 0, 0), "I;16": (255, 255, 255)}
+    expected = {
+        "RGBA": (255, 255, 255),
+        "P": (0, 128, 255),
+        "L": (100, 100, 100),
+        "CMYK": (255, 0, 0),
+        "I;16": (255, 255, 255),
+    }
     assert np.abs(out[112, 112].astype(int) - expected[mode]).max() <= 2  # transparency → white; 16-bit scaled
 
 
@@ -199,7 +203,9 @@ def test_every_table_problem_reported_together(bop_root):
 
 def test_missing_columns_and_missing_table(tmp_path, bop_root):
     (bop_root / "annotations.csv").write_text("image,label\nimages/a/p0.png,a\n")
-    with pytest.raises(ConchError, match="annotations.csv: 2 problems:\n  missing column audio\n  missing column category$"):
+    with pytest.raises(
+        ConchError, match="annotations.csv: 2 problems:\n  missing column audio\n  missing column category$"
+    ):
         scan_bop(bop_root)
     (bop_root / "annotations.csv").unlink()
     with pytest.raises(ConchError, match="annotations.csv: annotations not found"):
@@ -262,4 +268,8 @@ def test_each_row_is_checked_fully(bop_root):
     assert row10[1].endswith("nope.png: picture not found") and "audio /etc/passwd is an absolute path" in row10[2]
     row11 = [p for p in problems if p.startswith("row 11:")]
     assert len(row11) == 3, row11
-    assert "unknown category 'c'" in row11[0] and "does not match" in row11[1] and "none.wav: audio file not found" in row11[2]
+    assert (
+        "unknown category 'c'" in row11[0]
+        and "does not match" in row11[1]
+        and "none.wav: audio file not found" in row11[2]
+    )

@@ -54,7 +54,13 @@ def test_gan_loader_names_a_foreign_file_in_one_line(tmp_path):
 def test_identity_of_a_seeded_i3d():
     i3d = build_i3d(seed=3)
     identity = i3d_identity(i3d, None, 3)
-    assert identity == {"arch": "inception", "checkpoint": None, "checkpoint_sha256": None, "seed": 3, "sha256": i3d.sha256()}
+    assert identity == {
+        "arch": "inception",
+        "checkpoint": None,
+        "checkpoint_sha256": None,
+        "seed": 3,
+        "sha256": i3d.sha256(),
+    }
     check_i3d(identity, i3d, "gan.pt")  # the same weights: no error
     check_i3d(None, i3d, "gan.pt")  # nothing recorded (older gan.pt): no check
 

@@ -59,8 +59,14 @@ def make_models(models: Path, level: str = "high", image_size: int = 64) -> Path
     models.mkdir(parents=True, exist_ok=True)
     tcnn = TCNN("tcnn6", len(CATEGORIES))
     save_torch(
-        {"arch": "tcnn6", "model": tcnn.state_dict(), "mean": [0.5] * 3, "std": [0.25] * 3,
-         "categories": CATEGORIES, "image_size": image_size},
+        {
+            "arch": "tcnn6",
+            "model": tcnn.state_dict(),
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+            "categories": CATEGORIES,
+            "image_size": image_size,
+        },
         models / "tcnn.pt",
     )
     vqvae = tiny_vqvae()
@@ -69,8 +75,14 @@ def make_models(models: Path, level: str = "high", image_size: int = 64) -> Path
     config = generator_config(level, frames, size="demo", width=0.01, in_channels=1024, num_classes=len(CATEGORIES))
     g = build_generator(config)
     save_torch(
-        {"level": level, "generator": g.state_dict(), "generator_config": config, "categories": CATEGORIES,
-         "config": {}, "step": 0},
+        {
+            "level": level,
+            "generator": g.state_dict(),
+            "generator_config": config,
+            "categories": CATEGORIES,
+            "config": {},
+            "step": 0,
+        },
         models / "gan.pt",
     )
     return models
@@ -124,8 +136,9 @@ def test_every_picture_kind_and_a_corrupt_one(models, pictures, params, tmp_path
     good = [pictures[k] for k in ("png", "jpeg", "gray", "rgba")]
     out = tmp_path / "out"
     args = [*map(str, good[:2]), str(pictures["corrupt"]), *map(str, good[2:])]
-    status = cli.main(["generate", *args, "-o", str(out), "--models", str(models), "--batch-size", "3",
-                       "--params", params])
+    status = cli.main(
+        ["generate", *args, "-o", str(out), "--models", str(models), "--batch-size", "3", "--params", params]
+    )
     assert status == 2
     captured = capsys.readouterr()
     assert "broken.jpg" in captured.err and "Traceback" not in captured.err
@@ -137,8 +150,21 @@ def test_every_picture_kind_and_a_corrupt_one(models, pictures, params, tmp_path
 
 def test_single_picture_to_named_wav_with_denoise(models, pictures, params, tmp_path):
     target = tmp_path / "piece.wav"
-    status = cli.main(["generate", str(pictures["png"]), "-o", str(target), "--models", str(models),
-                       "--denoise", "--seed", "3", "--params", params])
+    status = cli.main(
+        [
+            "generate",
+            str(pictures["png"]),
+            "-o",
+            str(target),
+            "--models",
+            str(models),
+            "--denoise",
+            "--seed",
+            "3",
+            "--params",
+            params,
+        ]
+    )
     assert status == 0
     assert_valid_piece(target)
 
@@ -153,8 +179,20 @@ def test_batching_does_not_change_the_music(models, pictures):
 
 
 def test_wrong_level_is_one_line(models, pictures, params, tmp_path, capsys):
-    status = cli.main(["generate", str(pictures["png"]), "-o", str(tmp_path / "o"), "--models", str(models),
-                       "--level", "deep", "--params", params])
+    status = cli.main(
+        [
+            "generate",
+            str(pictures["png"]),
+            "-o",
+            str(tmp_path / "o"),
+            "--models",
+            str(models),
+            "--level",
+            "deep",
+            "--params",
+            params,
+        ]
+    )
     assert status == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "gan.pt" in err and "deep" in err
@@ -163,9 +201,22 @@ def test_wrong_level_is_one_line(models, pictures, params, tmp_path, capsys):
 @pytest.mark.slow
 def test_missing_models_folder_exits_2_without_traceback(pictures, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "conchshell.cli", "generate", str(pictures["png"]), "-o", str(tmp_path / "o"),
-         "--models", str(tmp_path / "nowhere")],
-        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "conchshell.cli",
+            "generate",
+            str(pictures["png"]),
+            "-o",
+            str(tmp_path / "o"),
+            "--models",
+            str(tmp_path / "nowhere"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "nowhere" in proc.stderr and "Traceback" not in proc.stderr
@@ -185,8 +236,9 @@ def no_models(*args, **kwargs):
 
 
 def run(pictures, out, models, params, *extra) -> int:
-    return cli.main(["generate", *map(str, pictures), "-o", str(out), "--models", str(models),
-                     "--params", params, *extra])
+    return cli.main(
+        ["generate", *map(str, pictures), "-o", str(out), "--models", str(models), "--params", params, *extra]
+    )
 
 
 def error_lines_of(captured) -> list[str]:
@@ -241,21 +293,29 @@ def test_an_existing_file_needs_overwrite(models, pictures, params, tmp_path, ca
         patch.setattr(conchshell.pipeline, "load_pipeline", no_models)
         assert run([pictures["png"], pictures["gray"]], out, models, params) == 2
     lines = error_lines_of(capsys.readouterr())
-    assert lines == [f"error: {out / 'colour.wav'}: already exists (pass --overwrite to replace it, or choose another -o)"]
+    assert lines == [
+        f"error: {out / 'colour.wav'}: already exists (pass --overwrite to replace it, or choose another -o)"
+    ]
     assert (out / "colour.wav").read_bytes() == b"an earlier piece" and not (out / "gray.wav").exists()
     assert run([pictures["png"], pictures["gray"]], out, models, params, "--overwrite") == 0
     assert_valid_piece(out / "colour.wav")
 
 
 @pytest.mark.parametrize("case", ["file as folder", "file as parent", "cannot create", "cannot write"])
-def test_an_unusable_destination_is_one_line_before_models_load(models, pictures, params, tmp_path, capsys,
-                                                                 monkeypatch, case):
+def test_an_unusable_destination_is_one_line_before_models_load(
+    models, pictures, params, tmp_path, capsys, monkeypatch, case
+):
     monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    out = {"file as folder": notes, "file as parent": notes / "music", "cannot create": tmp_path / "ro" / "music",
-           "cannot write": tmp_path / "ro"}[case]
+    out = {
+        "file as folder": notes,
+        "file as parent": notes / "music",
+        "cannot create": tmp_path / "ro" / "music",
+        "cannot write": tmp_path / "ro",
+    }[case]
     if case.startswith("cannot"):
+
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
@@ -304,7 +364,9 @@ def test_an_empty_output_path_is_refused(models, pictures, params, tmp_path, cap
     monkeypatch.chdir(tmp_path)
     before = sorted(tmp_path.iterdir())
     assert run([pictures["png"]], "", models, params) == 2
-    assert error_lines_of(capsys.readouterr()) == ["error: -o: the output path is empty (name a .wav for one picture, or a folder)"]
+    assert error_lines_of(capsys.readouterr()) == [
+        "error: -o: the output path is empty (name a .wav for one picture, or a folder)"
+    ]
     assert sorted(tmp_path.iterdir()) == before
 
 
@@ -332,7 +394,9 @@ def test_error_lines_never_share_the_progress_bar_line(models, pictures, params,
 def test_info_lists_models_and_flags_a_stale_level(models, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text("level: low\n")
-    assert cli.main(["info", "--models", str(models), "--features", str(tmp_path / "none"), "--params", str(params)]) == 0
+    assert (
+        cli.main(["info", "--models", str(models), "--features", str(tmp_path / "none"), "--params", str(params)]) == 0
+    )
     out = capsys.readouterr().out
     assert "params: level=low" in out
     assert "vqvae.pt: preset" in out and "tcnn.pt: tcnn6" in out

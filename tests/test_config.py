@@ -12,13 +12,17 @@ def test_repository_params_load_and_match_defaults_types():
     cfg = load_config("params.yaml")
     assert isinstance(cfg, Config)
     assert cfg.level in LEVELS
-    assert cfg.level_index == LEVELS[cfg.level]
     assert cfg.data.sample_rate == 16000 and cfg.data.seconds == 8.0
+
+
+def test_defaults_are_the_repository_params():
+    """One home for each default: a key left out of params.yaml means what the repository's params.yaml says."""
+    assert load_config("params.yaml") == Config()
 
 
 def test_missing_sections_fall_back_to_defaults():
     cfg = from_dict({"level": "deep"})
-    assert cfg.level_index == 0
+    assert cfg.level == "deep"
     assert cfg.gan == Config().gan
 
 
@@ -26,7 +30,7 @@ def test_overrides_use_dotted_keys(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("level: high\ngan:\n  steps: 5\n")
     cfg = load_config(path, overrides={"level": "low", "gan.batch_size": 2})
-    assert (cfg.level, cfg.level_index, cfg.gan.steps, cfg.gan.batch_size) == ("low", 1, 5, 2)
+    assert (cfg.level, cfg.gan.steps, cfg.gan.batch_size) == ("low", 5, 2)
 
 
 def test_scientific_notation_strings_are_numbers():

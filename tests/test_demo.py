@@ -57,7 +57,9 @@ def test_picture_and_piece_shapes():
 
 def test_pictures_of_categories_differ():
     def mean_colour(category):
-        return np.mean([demo.demo_picture(f"{category}_{j:03d}", category, 0).reshape(-1, 3).mean(0) for j in range(4)], 0)
+        return np.mean(
+            [demo.demo_picture(f"{category}_{j:03d}", category, 0).reshape(-1, 3).mean(0) for j in range(4)], 0
+        )
 
     night, beach, forest = mean_colour("night_city"), mean_colour("beach"), mean_colour("forest")
     assert night.sum() < beach.sum() - 150  # night scenes are dark

@@ -7,10 +7,9 @@ does not have them until `dvc pull` or `dvc repro`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from dvc.repo import Repo

@@ -44,8 +44,16 @@ def tiny(tmp_path_factory) -> Path:
     """The tiny repository after one complete `dvc repro`, its results committed to git."""
     root = make_tiny_repo(tmp_path_factory.mktemp("dvc") / "repo")
     done = run(root, "dvc", "repro", timeout=600)
-    assert ran(done.stdout) == {"prepare", "vqvae", "encode_audio", "train_tcnn", "encode_images", "train_gan",
-                                "evaluate", "listening"}
+    assert ran(done.stdout) == {
+        "prepare",
+        "vqvae",
+        "encode_audio",
+        "train_tcnn",
+        "encode_images",
+        "train_gan",
+        "evaluate",
+        "listening",
+    }
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-q", "-m", "tiny run")
     return root

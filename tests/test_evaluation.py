@@ -6,9 +6,9 @@ import json
 import math
 
 import numpy as np
-import scipy.signal
 import pandas as pd
 import pytest
+import scipy.signal
 import torch
 from PIL import Image
 
@@ -61,7 +61,7 @@ def test_more_noise_scores_worse():
 
 def test_pesq_of_silence_is_nan_not_a_crash():
     ref = piano_like(seconds=2.0)
-    assert math.isnan(ev.pesq_wb(np.zeros_like(ref), np.zeros_like(ref)))
+    assert math.isnan(ev.pesq_score(np.zeros_like(ref), np.zeros_like(ref)))
 
 
 def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
@@ -78,6 +78,7 @@ def test_judge_hears_the_demo_categories_on_held_out_pieces():
     from conchshell.judge import accuracy, judge_pieces, train_judge
 
     cats = ("beach", "night_city", "snowy_mountains")
+
     def pieces(indices):
         waves = [demo_piece(f"{c}_piece_{i:03d}", c, seed=0, seconds=4.0) for c in cats for i in indices]
         return waves, [k for k in range(len(cats)) for _ in indices]
@@ -86,20 +87,26 @@ def test_judge_hears_the_demo_categories_on_held_out_pieces():
     held_waves, held_labels = pieces(range(10, 12))
     judge = train_judge(train_waves, train_labels, len(cats), crops=4, epochs=300)
     assert accuracy(judge, held_waves, held_labels) == 1.0
-    noisy = [w + np.random.default_rng(1).normal(0, 0.1 * np.sqrt(np.mean(w**2)), len(w)).astype(np.float32)
-             for w in held_waves]  # 20 dB SNR: a decoder's hiss must not change the verdict
+    noisy = [
+        w + np.random.default_rng(1).normal(0, 0.1 * np.sqrt(np.mean(w**2)), len(w)).astype(np.float32)
+        for w in held_waves
+    ]  # 20 dB SNR: a decoder's hiss must not change the verdict
     assert accuracy(judge, noisy, held_labels) == 1.0
-    dull = [scipy.signal.lfilter([0.2], [1.0, -0.8], w).astype(np.float32) for w in held_waves]  # a decoder's lost treble
+    dull = [
+        scipy.signal.lfilter([0.2], [1.0, -0.8], w).astype(np.float32) for w in held_waves
+    ]  # a decoder's lost treble
     assert accuracy(judge, dull, held_labels) == 1.0
     predicted, embedding = judge_pieces(judge, [np.zeros(16000, np.float32)])  # silence: a verdict, not NaN
     assert embedding.shape == (1, 16) and torch.isfinite(embedding).all()
 
 
 def test_split_scores_flatten_per_split_with_ceiling():
-    piece = ev.PieceScores("a_0", "a", {"pesq": 2.0, "stoi": 0.5, "mel_l1": 1.0},
-                           {"pesq": 3.0, "stoi": 0.8, "mel_l1": 0.5}, "a", "a")
-    other = ev.PieceScores("b_0", "b", {"pesq": math.nan, "stoi": 0.3, "mel_l1": 2.0},
-                           {"pesq": 4.0, "stoi": 0.9, "mel_l1": 0.1}, "a", "b")
+    piece = ev.PieceScores(
+        "a_0", "a", {"pesq": 2.0, "stoi": 0.5, "mel_l1": 1.0}, {"pesq": 3.0, "stoi": 0.8, "mel_l1": 0.5}, "a", "a"
+    )
+    other = ev.PieceScores(
+        "b_0", "b", {"pesq": math.nan, "stoi": 0.3, "mel_l1": 2.0}, {"pesq": 4.0, "stoi": 0.9, "mel_l1": 0.1}, "a", "b"
+    )
     scores = ev.SplitScores("val", [piece, other], frechet=1.5, ceiling_frechet=0.2)
     flat = scores.flat()
     assert flat["val.pesq"] == 2.0  # NaN pieces are left out of the mean
@@ -142,15 +149,26 @@ def make_pipeline_outputs(root, level: str = "high"):
         wave = torch.from_numpy(audio)
         codes = [c.numpy() for c in codec.encode(wave)]
         latents = [z.numpy() for z in codec.latents(wave)]
-    attrs = {"preset": "demo", "sample_rate": 16000, "audio_rate": 16000,
-             "hop_lengths": [codec.hop(i) for i in range(3)],
-             "vqvae_sha256": state_dict_sha256(codec.vqvae.state_dict()), "l_bins": 16, "emb_width": 64}
+    attrs = {
+        "preset": "demo",
+        "sample_rate": 16000,
+        "audio_rate": 16000,
+        "hop_lengths": [codec.hop(i) for i in range(3)],
+        "vqvae_sha256": state_dict_sha256(codec.vqvae.state_dict()),
+        "l_bins": 16,
+        "emb_width": 64,
+    }
     write_audio_store(features / "audio.h5", [c for c, _ in clips], audio, codes, latents, attrs)
     n = len(rows)
     rng = np.random.default_rng(0)
-    write_image_store(features / "images.h5", [r[0] for r in rows], rng.standard_normal((n, 1024, 2)).astype(np.float32),
-                      np.array([r[2] for r in rows]), np.full((n, 2), 0.5, np.float32),
-                      {"image_encoder": "tcnn6", "categories": json.dumps(CATEGORIES)})
+    write_image_store(
+        features / "images.h5",
+        [r[0] for r in rows],
+        rng.standard_normal((n, 1024, 2)).astype(np.float32),
+        np.array([r[2] for r in rows]),
+        np.full((n, 2), 0.5, np.float32),
+        {"image_encoder": "tcnn6", "categories": json.dumps(CATEGORIES)},
+    )
     params = root / "params.yaml"
     params.write_text(f"level: {level}\nevaluate:\n  samples: 2\n  judge_epochs: 20\n  batch_size: 3\n")
     return params, LEVEL_INDEX
@@ -167,22 +185,51 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
 
     params, _ = make_pipeline_outputs(tmp_path)
     out = tmp_path / "out"
-    status = stage.main(["--params", str(params), "--prepared", str(tmp_path / "data/prepared"),
-                         "--models", str(tmp_path / "models"), "--features", str(tmp_path / "data/features"),
-                         "--out", str(out), "--transcription-cache", str(tmp_path / "cache")])
+    status = stage.main(
+        [
+            "--params",
+            str(params),
+            "--prepared",
+            str(tmp_path / "data/prepared"),
+            "--models",
+            str(tmp_path / "models"),
+            "--features",
+            str(tmp_path / "data/features"),
+            "--out",
+            str(out),
+            "--transcription-cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert status == 0
     metrics = json.loads((out / "metrics/eval.json").read_text())
     for split in ("train", "val"):
-        for key in ("pesq", "stoi", "mel_l1", "category_agreement", "frechet",
-                    "ceiling.pesq", "ceiling.stoi", "ceiling.mel_l1", "ceiling.category_agreement"):
+        for key in (
+            "pesq",
+            "stoi",
+            "mel_l1",
+            "category_agreement",
+            "frechet",
+            "ceiling.pesq",
+            "ceiling.stoi",
+            "ceiling.mel_l1",
+            "ceiling.category_agreement",
+        ):
             assert f"{split}.{key}" in metrics
         assert 0.0 <= metrics[f"judge.{split}_accuracy"] <= 1.0
         assert 0.0 <= metrics[f"{split}.category_agreement"] <= 1.0
         assert metrics[f"{split}.stoi"] is None or -1.0 <= metrics[f"{split}.stoi"] <= 1.0
     assert metrics["train.pieces"] == 8 and metrics["val.pieces"] == 4
     for split in ("train", "val"):  # the music metrics (tests/test_music_metrics.py)
-        for key in ("pitch_class_cosine", "key_agreement", "key_weighted", "onset_f1", "note_density_ratio",
-                    "pitch_range_ratio", "silent_generated"):
+        for key in (
+            "pitch_class_cosine",
+            "key_agreement",
+            "key_weighted",
+            "onset_f1",
+            "note_density_ratio",
+            "pitch_range_ratio",
+            "silent_generated",
+        ):
             assert f"{split}.{key}" in metrics and (key == "silent_generated" or f"{split}.ceiling.{key}" in metrics)
     assert list(pd.read_csv(out / "plots/eval_music_per_category.csv")["category"]) == ["beach", "forest"]
     per_category = pd.read_csv(out / "plots/eval_per_category.csv")

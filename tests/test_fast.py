@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from test_cli import make_models  # noqa: E402
 
-from conchshell import fast, runtime
+from conchshell import runtime
 from conchshell.errors import ConchError
 from conchshell.fast import FastPipeline
 from conchshell.pipeline import Pipeline, load_pipeline
@@ -98,7 +98,9 @@ def test_generate_from_the_bundle_imports_no_torch(models, tmp_path):
     runs = []
     for name in ("first.wav", "second.wav"):
         argv = ["generate", str(picture), "-o", str(tmp_path / name), "--models", str(models), "--params", str(params)]
-        done = subprocess.run([sys.executable, "-c", probe, *argv], env=env, capture_output=True, text=True, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *argv], env=env, capture_output=True, text=True, cwd=tmp_path
+        )
         assert done.returncode == 0, done.stderr
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert runs == [{"rc": 0, "torch": True}, {"rc": 0, "torch": False}]
@@ -137,7 +139,9 @@ def test_export_failure_falls_back_to_eager(models, tmp_path, monkeypatch, capsy
     monkeypatch.setattr(torch.onnx, "export", broken)
     loaded = runtime.load(models, cache_dir=tmp_path)
     assert isinstance(loaded, Pipeline)
-    assert "the pipeline runs in PyTorch (ONNX Runtime could not take it: unsupported operator)" in capsys.readouterr().err
+    assert (
+        "the pipeline runs in PyTorch (ONNX Runtime could not take it: unsupported operator)" in capsys.readouterr().err
+    )
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # no half-written bundle
 
 
@@ -146,8 +150,9 @@ def test_damaged_bundle_falls_back_to_eager(models, tmp_path, capsys):
     key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
     (tmp_path / key).mkdir()
     (tmp_path / key / "pipeline.onnx").write_bytes(b"not a graph")
-    (tmp_path / key / "meta.json").write_text(json.dumps(
-        {"level": "high", "categories": ["a"], "image_size": 224, "sample_rate": 16000, "num_samples": 16}))
+    (tmp_path / key / "meta.json").write_text(
+        json.dumps({"level": "high", "categories": ["a"], "image_size": 224, "sample_rate": 16000, "num_samples": 16})
+    )
     assert isinstance(runtime.load(models, cache_dir=tmp_path), Pipeline)
     assert "runs in PyTorch" in capsys.readouterr().err
 

@@ -14,13 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
+from conchshell.checkpoints import load_tcnn, save_tcnn
 from conchshell.data.manifest import Pair, build_manifest, read_manifest, write_manifest
 from conchshell.data.store import ImageStore
 from conchshell.errors import ConchError
 from conchshell.models.i3d import build_i3d, feature_dim, temporal_length
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN
-from conchshell.checkpoints import load_tcnn, save_tcnn
 from conchshell.training.tcnn import load_pictures
 
 torch.set_num_threads(1)
@@ -225,6 +225,15 @@ def test_encode_images_refuses_other_arch(tmp_path):
     params.write_text("image_encoder: tcnn18\n")
     tcnn_path = tmp_path / "tcnn.pt"
     save_tcnn(tcnn_path, TCNN("tcnn6", 1), torch.zeros(3), torch.ones(3), ["a"], 64)
-    argv = ["--params", str(params), "--prepared", str(prepared), "--tcnn", str(tcnn_path), "--out", str(tmp_path / "x.h5")]
+    argv = [
+        "--params",
+        str(params),
+        "--prepared",
+        str(prepared),
+        "--tcnn",
+        str(tcnn_path),
+        "--out",
+        str(tmp_path / "x.h5"),
+    ]
     assert _run_stage("encode_images", argv) == 2
     assert not (tmp_path / "x.h5").exists()

@@ -1,6 +1,5 @@
 """Atomic outputs and safe checkpoint loading."""
 
-import os
 import pickle
 import signal
 import subprocess
@@ -145,8 +144,11 @@ def test_a_live_writers_temporary_is_kept_and_old_style_names_are_swept(tmp_path
 
 
 def test_temporary_names_are_git_ignored():
-    names = ["data/.prepared.0a1b2c3d-123-0a1b2c3d.tmp", "data/features/.audio.h5.0a1b2c3d-9-ffffffff.tmp",
-             "models/.gan.pt.k2_x9q0a.tmp"]
+    names = [
+        "data/.prepared.0a1b2c3d-123-0a1b2c3d.tmp",
+        "data/features/.audio.h5.0a1b2c3d-9-ffffffff.tmp",
+        "models/.gan.pt.k2_x9q0a.tmp",
+    ]
     proc = subprocess.run(["git", "check-ignore", *names], cwd=REPO, capture_output=True, text=True)
     if proc.returncode == 128:
         pytest.skip(f"not a git checkout: {proc.stderr.strip()}")

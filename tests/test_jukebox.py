@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from conchshell.errors import ConchError
-from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps, save_vqvae
-from conchshell.models.jukebox import checkpoint
+from conchshell.models.jukebox import VQVAE, JukeboxCodec, checkpoint, load_vqvae, preset_hps, save_vqvae
 from conchshell.models.jukebox.presets import merge_hps
 from conchshell.models.jukebox.resnet import dilations
 from conchshell.training.vqvae import train_vqvae
@@ -238,8 +237,15 @@ def test_training_updates_codebook_and_reports_metrics():
     model = VQVAE(tiny_hps())
     before = [p.detach().clone() for p in model.parameters()]
     metrics = train_vqvae(
-        model, waves.astype(np.float32), steps=2, batch_size=2, lr=1e-3, segment_samples=512,
-        commit=0.02, spectral=1.0, progress=False,
+        model,
+        waves.astype(np.float32),
+        steps=2,
+        batch_size=2,
+        lr=1e-3,
+        segment_samples=512,
+        commit=0.02,
+        spectral=1.0,
+        progress=False,
     )
     assert np.isfinite(metrics["loss_final"])
     for level in range(3):

@@ -11,16 +11,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gan_helpers import tiny_codec  # noqa: E402
 
+from conchshell.config import from_dict
 from conchshell.losses import (
-    ConchShellLoss,
+    TERMS,
+    Step,
+    check_terms,
     discriminator_hinge,
     feature_matching,
     generator_adversarial,
     random_window,
+    weighted_sum,
     window_frames,
 )
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
+from conchshell.training.gan import make_loss
 
 
 def maps(score: float, feature: float, scales: int = 3, layers: int = 7) -> list[list[torch.Tensor]]:
@@ -54,7 +59,7 @@ def test_window_is_hop_aligned():
         assert 0 <= start <= 51 and a0 == start * 128 and n == 12 * 128
 
 
-def _setup(profile: str, window: float | None):
+def _setup(profile: str, window: float | None, **gan):
     torch.manual_seed(0)
     codec = tiny_codec()
     frames = codec.frames(2, 4096)
@@ -63,7 +68,7 @@ def _setup(profile: str, window: float | None):
     audio = 0.3 * torch.randn(2, 4096)
     real = codec.latents(audio)[2]
     codes = codec.encode(audio)[2]
-    loss = ConchShellLoss(codec, 2, profile=profile, window_seconds=window)
+    loss = make_loss(codec, 2, from_dict({"gan": {"profile": profile, **gan}}).gan, window)
     fake = g(torch.randn(2, 2048, 3), torch.tensor([0, 1]))
     return g, d, loss, real, fake, audio, codes
 
@@ -84,10 +89,8 @@ def test_released_code_profile_has_no_decoder_gradient():
     assert not wave_l1.requires_grad and not mel_l1.requires_grad
     total, terms = loss.generator_loss(d, real, fake, audio, codes)
     assert {"g_latent", "g_code", "g_wave", "g_mel", "g_adv", "g_fm"} <= set(terms)
-    w = loss.weights
-    expected = sum(
-        getattr(w, k) * terms[f"g_{k}"] for k in ("adv", "fm", "latent", "code", "wave", "mel")
-    )
+    w = loss.lambdas
+    expected = sum(w[k] * terms[f"g_{k}"] for k in ("adv", "fm", "latent", "code", "wave", "mel"))
     assert total.item() == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -99,3 +102,46 @@ def test_paper_total_uses_the_lambdas():
     d_loss, _ = loss.discriminator_loss(d, real, fake)
     d_loss.backward()
     assert all(p.grad is not None for p in d.parameters())
+
+
+def test_a_new_term_is_one_function_and_one_lambda(monkeypatch):
+    """A term registered in TERMS and named in the λ's enters the total and the logs; one left out is not computed."""
+    _, d, _, real, fake, audio, codes = _setup("paper", None)
+    monkeypatch.setitem(TERMS, "energy", lambda step: step.fake.float().pow(2).mean())
+    cfg = from_dict({"gan": {"lambdas": {"adv": 0.5, "energy": 2.0}}}).gan
+    loss = make_loss(tiny_codec(), 2, cfg, None)
+    total, terms = loss.generator_loss(d, real, fake, audio, codes)
+    assert set(terms) == {"g_adv", "g_energy", "g_total"}
+    expected = 0.5 * terms["g_adv"] + 2.0 * fake.detach().pow(2).mean()
+    assert total.item() == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_weighted_sum_and_unknown_terms():
+    terms = {"adv": torch.tensor(2.0), "mel": torch.tensor(3.0)}
+    assert weighted_sum({"adv": 0.5, "mel": 10.0, "fm": 99.0}, terms).item() == pytest.approx(31.0)
+    with pytest.raises(ValueError, match="'melody' is not a loss term"):
+        check_terms({"melody": 1.0})
+
+
+def test_unknown_lambda_is_a_one_line_params_error():
+    from conchshell.errors import ConchError
+
+    cfg = from_dict({"gan": {"profile": "released-code", "released_code": {"lambdas": {"advv": 1.0}}}}).gan
+    with pytest.raises(ConchError, match=r"gan\.released_code\.lambdas: 'advv' is not a loss term"):
+        make_loss(tiny_codec(), 2, cfg, None)
+
+
+def test_warmup_loss_is_the_warmup_lambdas_sum():
+    _, _, loss, real, fake, audio, _ = _setup("paper", None, warmup_lambdas={"latent": 5.0, "wave": 40.0, "mel": 15.0})
+    total, terms = loss.warmup_loss(real, fake, audio)
+    assert set(terms) == {"g_latent", "g_wave", "g_mel", "g_total"}
+    expected = 5 * terms["g_latent"] + 40 * terms["g_wave"] + 15 * terms["g_mel"]
+    assert total.item() == pytest.approx(float(expected), rel=1e-5)
+    assert Step(loss, real, fake, audio).decoded[0].requires_grad
+
+
+def test_default_warmup_is_the_latent_term_alone():
+    _, _, loss, real, fake, audio, _ = _setup("paper", None)
+    total, terms = loss.warmup_loss(real, fake, audio)
+    assert set(terms) == {"g_latent", "g_total"}
+    assert total.item() == pytest.approx(5 * float(terms["g_latent"]), rel=1e-6)

@@ -110,8 +110,11 @@ def test_transcriber_recovers_a_demo_piece_notes(transcriber):
     notes = transcriber.transcribe(demo_piece("forest_piece_001", "forest", 0), RATE)
     truth = notes_of(score)
     assert onset_f1(truth, notes) > 0.5
-    errors = [o - truth.onset[truth.pitch == p][np.argmin(abs(truth.onset[truth.pitch == p] - o))]
-              for o, p in zip(notes.onset, notes.pitch) if (truth.pitch == p).any()]
+    errors = [
+        o - truth.onset[truth.pitch == p][np.argmin(abs(truth.onset[truth.pitch == p] - o))]
+        for o, p in zip(notes.onset, notes.pitch)
+        if (truth.pitch == p).any()
+    ]
     near = [e for e in errors if abs(e) < 0.05]
     assert len(near) >= 0.6 * len(truth) and abs(np.median(near)) < 0.015  # onsets land on time
 
@@ -140,8 +143,9 @@ def test_krumhansl_schmuckler_finds_major_and_minor_keys():
     assert estimate_key(notes_of(scale(60))) == "C major"
     assert estimate_key(notes_of(scale(62))) == "D major"
     a_minor = Score([], [], [], [])
-    for k, (pitch, length) in enumerate([(57, 1.0), (60, 0.5), (64, 0.5), (57, 1.0), (59, 0.25), (60, 0.5),
-                                         (62, 0.25), (64, 1.0), (56, 0.5), (57, 1.5)]):
+    for k, (pitch, length) in enumerate(
+        [(57, 1.0), (60, 0.5), (64, 0.5), (57, 1.0), (59, 0.25), (60, 0.5), (62, 0.25), (64, 1.0), (56, 0.5), (57, 1.5)]
+    ):
         a_minor.add(k, length, pitch, 0.8)
     assert estimate_key(notes_of(a_minor, 20.0)) == "A minor"
     assert key_scores("C major", "G major") == (0.0, 0.5)  # mir_eval: a fifth above
@@ -150,7 +154,9 @@ def test_krumhansl_schmuckler_finds_major_and_minor_keys():
 
 
 def test_density_and_range_ratios():
-    truth = Notes(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.5, 1.5, 2.5, 3.5]), np.array([60, 64, 67, 72]), np.ones(4))
+    truth = Notes(
+        np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.5, 1.5, 2.5, 3.5]), np.array([60, 64, 67, 72]), np.ones(4)
+    )
     half = Notes(np.array([0.0, 2.0]), np.array([0.5, 2.5]), np.array([60, 66]), np.ones(2))
     assert pitch_span(truth) == 13 and pitch_span(half) == 7
     scores = compare(truth, half)
@@ -201,13 +207,18 @@ def test_music_evaluation_transcribes_ground_truth_once_and_then_reads_the_cache
 
 
 def test_piano_roll_is_a_png_and_lands_in_the_report(tmp_path):
-    from conchshell.report import ReportSample, piano_roll_png, render_report
+    from conchshell.report import Sample, piano_roll_png, render_report
 
     notes = notes_of(scale(60))
     png = piano_roll_png(notes, notes.transposed(2), 8.0, "x")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert piano_roll_png(Notes.empty(), Notes.empty(), 8.0)[:4] == b"\x89PNG"  # silence draws an empty roll
     wave = np.zeros(RATE, np.float32)
-    page = render_report("t", {"val.onset_f1": 0.5}, [ReportSample("a", "beach", "beach", None, wave, wave, wave, png)],
-                         RATE, tables={"Music scores per category (val)": [{"category": "beach", "onset_f1": 0.25}]})
+    page = render_report(
+        "t",
+        {"val.onset_f1": 0.5},
+        [Sample("a", "beach", "beach", None, wave, wave, wave, png)],
+        RATE,
+        tables={"Music scores per category (val)": [{"category": "beach", "onset_f1": 0.25}]},
+    )
     assert 'alt="piano roll"' in page and "Music scores per category (val)" in page and "0.250" in page

@@ -28,7 +28,9 @@ def reruns(stages: dict, key: str) -> set[str]:
     changed = True
     while changed:
         outs = {str(o if isinstance(o, str) else next(iter(o))) for n in hit for o in stages[n].get("outs", [])}
-        new = {n for n, s in stages.items() if any(any(d == o or d.startswith(o + "/") for o in outs) for d in s["deps"])}
+        new = {
+            n for n, s in stages.items() if any(any(d == o or d.startswith(o + "/") for o in outs) for d in s["deps"])
+        }
         changed = not new <= hit
         hit |= new
     return hit

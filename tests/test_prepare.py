@@ -13,8 +13,8 @@ import soundfile as sf
 import yaml
 from PIL import Image
 
-from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
 from conchshell.data.demo import CATEGORIES
+from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,10 @@ def write_params(tmp_path: Path, **data) -> Path:
 def run_prepare(params: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params), "--out", str(out)],
-        capture_output=True, text=True, cwd=params.parent, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=params.parent,
+        timeout=300,
     )
 
 

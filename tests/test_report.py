@@ -13,18 +13,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conchshell.report import ReportSample, metrics_table, render_report, write_report
+from conchshell.report import Sample, metrics_table, render_report, write_report
 
 RATE = 16000
-METRICS = {"train.pesq": 1.5, "train.stoi": 0.2, "val.pesq": 1.2, "val.stoi": float("nan"),
-           "val.ceiling.pesq": 3.9, "train.ceiling.pesq": 4.0}
+METRICS = {
+    "train.pesq": 1.5,
+    "train.stoi": 0.2,
+    "val.pesq": 1.2,
+    "val.stoi": float("nan"),
+    "val.ceiling.pesq": 3.9,
+    "train.ceiling.pesq": 4.0,
+}
 
 
-def sample(i: int) -> ReportSample:
+def sample(i: int) -> Sample:
     t = np.arange(RATE) / RATE
     wave = (0.5 * np.sin(2 * np.pi * 220 * (i + 1) * t)).astype(np.float32)
     picture = np.full((32, 32, 3), 60 * i, np.uint8)
-    return ReportSample(f"pic_{i}", "beach", "forest", picture, wave, wave * 0.5, wave * 0.8)
+    return Sample(f"pic_{i}", "beach", "forest", picture, wave, wave * 0.5, wave * 0.8)
 
 
 @pytest.fixture
@@ -69,9 +75,20 @@ def chromium() -> str | None:
 @pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (apt-get install chromium)")
 def test_report_loads_in_headless_chromium(report, tmp_path):
     proc = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report.as_uri()],
-        check=False, capture_output=True, text=True, timeout=120,
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout

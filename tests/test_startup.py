@@ -20,8 +20,7 @@ def modules_after(code: str, cwd: Path = REPO) -> dict:
     probe = (
         "import sys, json\n"
         "rc = 0\n"
-        "try:\n" + "".join(f"    {line}\n" for line in code.splitlines()) +
-        "except SystemExit as e:\n    rc = e.code\n"
+        "try:\n" + "".join(f"    {line}\n" for line in code.splitlines()) + "except SystemExit as e:\n    rc = e.code\n"
         f"print(json.dumps({{'rc': rc, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

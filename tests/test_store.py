@@ -42,8 +42,15 @@ def stores(tmp_path):
     audio = rng.standard_normal((n, T)).astype(np.float32)
     codes = [np.arange(n * t).reshape(n, t) % 256 for t in FRAMES]
     latents = [rng.standard_normal((n, EMB, t)).astype(np.float32) for t in FRAMES]
-    attrs = {"preset": "demo", "sample_rate": 16000, "audio_rate": 16000, "hop_lengths": [8, 32, 128],
-             "vqvae_sha256": "abc", "l_bins": 256, "emb_width": EMB}
+    attrs = {
+        "preset": "demo",
+        "sample_rate": 16000,
+        "audio_rate": 16000,
+        "hop_lengths": [8, 32, 128],
+        "vqvae_sha256": "abc",
+        "l_bins": 256,
+        "emb_width": EMB,
+    }
     write_audio_store(tmp_path / "audio.h5", clips, audio, codes, latents, attrs)
     ids = list(df["id"])
     st = rng.standard_normal((len(ids), 2048, 2)).astype(np.float32)
@@ -95,8 +102,9 @@ def test_missing_or_foreign_files_are_clear_errors(tmp_path):
 
 def test_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(TypeError):  # 2 rows of codes for 1 clip
-        write_audio_store(tmp_path / "audio.h5", ["x"], np.zeros((1, T)), [np.zeros((2, 4))] * 3,
-                          [np.zeros((1, EMB, 4))] * 3, {})
+        write_audio_store(
+            tmp_path / "audio.h5", ["x"], np.zeros((1, T)), [np.zeros((2, 4))] * 3, [np.zeros((1, EMB, 4))] * 3, {}
+        )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -23,8 +23,13 @@ def test_nearest_is_the_closest_piece_of_the_same_category():
 
 
 def test_targets_replace_latent_codes_and_audio_and_keep_the_rest():
-    batch = {"st": torch.zeros(2, 3), "true_label": torch.tensor([1, 0]), "latent": torch.zeros(2, 4, 6),
-             "codes": torch.zeros(2, 6, dtype=torch.long), "audio": torch.zeros(2, 10)}
+    batch = {
+        "st": torch.zeros(2, 3),
+        "true_label": torch.tensor([1, 0]),
+        "latent": torch.zeros(2, 4, 6),
+        "codes": torch.zeros(2, 6, dtype=torch.long),
+        "audio": torch.zeros(2, 10),
+    }
     out = bank().targets(batch, torch.stack([torch.full((4, 6), 1.8), torch.full((4, 6), -5.0)]))
     assert out["latent"][:, 0, 0].tolist() == [2.0, 0.0]
     assert out["codes"][:, 0].tolist() == [2, 0] and out["audio"][:, 0].tolist() == [2.0, 0.0]
@@ -32,9 +37,17 @@ def test_targets_replace_latent_codes_and_audio_and_keep_the_rest():
 
 
 def test_from_dataset_keeps_each_piece_once():
-    items = [{"id": f"p{i}", "piece": f"c{i % 2}", "latent": torch.full((4, 6), float(i % 2)),
-              "codes": torch.zeros(6, dtype=torch.long), "audio": torch.zeros(10), "true_label": torch.tensor(i % 2)}
-             for i in range(5)]
+    items = [
+        {
+            "id": f"p{i}",
+            "piece": f"c{i % 2}",
+            "latent": torch.full((4, 6), float(i % 2)),
+            "codes": torch.zeros(6, dtype=torch.long),
+            "audio": torch.zeros(10),
+            "true_label": torch.tensor(i % 2),
+        }
+        for i in range(5)
+    ]
     b = PieceBank.from_dataset(items)
     assert b.latent.shape == (2, 4, 6) and b.category.tolist() == [0, 1]
 

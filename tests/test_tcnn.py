@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conchshell.checkpoints import load_tcnn, save_tcnn
 from conchshell.config import TCNNConfig
 from conchshell.data.images import to_tensor
 from conchshell.errors import ConchError
@@ -13,7 +14,6 @@ from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN, frames_to_video, group_means, normalise, time_image_features
 from conchshell.profile import TABLE1_TCNN, count_macs, count_params
-from conchshell.checkpoints import load_tcnn, save_tcnn
 from conchshell.training.tcnn import (
     channel_stats,
     evaluate_tcnn,
@@ -52,7 +52,9 @@ def test_forward_shapes_keep_full_resolution():
 
 def _constant_blocks(channel_values: list[list[float]]) -> list[torch.Tensor]:
     """Blocks [1, C, 2, 2] whose channel c is the constant channel_values[i][c]."""
-    return [torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1).expand(1, len(v), 2, 2).clone() for v in channel_values]
+    return [
+        torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1).expand(1, len(v), 2, 2).clone() for v in channel_values
+    ]
 
 
 def test_algorithm1_hand_computed_tcnn6():

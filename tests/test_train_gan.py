@@ -19,10 +19,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gan_helpers import make_workspace  # noqa: E402
 
+from conchshell.checkpoints import load_generator
 from conchshell.errors import ConchError
 from conchshell.io import load_torch
 from conchshell.losses import ConchShellLoss
-from conchshell.checkpoints import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "train_gan.py"
@@ -82,8 +82,13 @@ def test_non_finite_loss_names_the_step(tmp_path, monkeypatch):
 def test_resume_after_sigkill(tmp_path):
     root = make_workspace(tmp_path, params="  steps: 40\n  checkpoint_every: 2\n")
     ckpt = root / "checkpoints/gan/last.pt"
-    proc = subprocess.Popen([sys.executable, str(STAGE)], cwd=root, env=env_for_subprocess(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(STAGE)],
+        cwd=root,
+        env=env_for_subprocess(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
@@ -95,8 +100,9 @@ def test_resume_after_sigkill(tmp_path):
     killed_at = load_torch(ckpt)["step"]
     assert 0 < killed_at < 40
     shutil.rmtree(root / "dvclive")  # what `dvc repro` does to a stage's outputs before running it again
-    done = subprocess.run([sys.executable, str(STAGE)], cwd=root, env=env_for_subprocess(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(STAGE)], cwd=root, env=env_for_subprocess(), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"resumed from step {killed_at}" in done.stdout
     assert load_torch(root / "models/gan.pt")["step"] == 40
@@ -113,8 +119,18 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     root = make_workspace(tmp_path, clips=5, params="  steps: 3\n  checkpoint_every: 3\n")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(STAGE)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        str(STAGE),
+    ]
     done = subprocess.run(cmd, cwd=root, env=env_for_subprocess(), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     ckpt = load_torch(root / "models/gan.pt")
@@ -179,7 +195,8 @@ CHANGES = {
     "image_encoder": lambda root: set_param(root, "image_encoder: tcnn18"),
     "i3d": lambda root: set_param(root, "i3d:\n  batch_size: 3"),
     "manifest": lambda root: (root / "data/prepared/manifest.csv").write_text(
-        (root / "data/prepared/manifest.csv").read_text().replace("images/p0_0.png", "images/p0_0b.png")),
+        (root / "data/prepared/manifest.csv").read_text().replace("images/p0_0.png", "images/p0_0b.png")
+    ),
 }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -27,6 +26,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from test_cli import TinyI3D, make_models
+from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
 import conchshell.pipeline
 from conchshell import cli
@@ -36,8 +37,6 @@ from conchshell.web.app import Settings, create_app
 from conchshell.web.mos import mos_ci, summarise
 from conchshell.web.trials import fingerprint, load_pool
 from conchshell.web.uploads import UploadRefused, decode_picture
-from test_cli import TinyI3D, make_models
-from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))
@@ -105,14 +104,15 @@ def test_ratings_are_written_once_and_checked(tmp_path):
     assert ratings.record_rating(db, token, {"i2m": 2, "melody": 3, "noise": 4}, "abc") is True
     assert ratings.record_rating(db, token, {"i2m": 5, "melody": 5, "noise": 5}, "abc") is False  # second tab
     with pytest.raises(ValueError, match="noise: choose a score from 1 to 5"):
-        ratings.record_rating(db, ratings.new_trial(db, "ann", "s1", "ground_truth", "exp"),
-                              {"i2m": 2, "melody": 3, "noise": 6}, "abc")
+        ratings.record_rating(
+            db, ratings.new_trial(db, "ann", "s1", "ground_truth", "exp"), {"i2m": 2, "melody": 3, "noise": 6}, "abc"
+        )
     with pytest.raises(ValueError, match="unknown trial"):
         ratings.record_rating(db, "no-such-trial", {"i2m": 2, "melody": 3, "noise": 4}, "abc")
     table = ratings.read_ratings(db)
-    assert table[["rater", "system", "sample", "experiment", "commit_id", "i2m", "melody", "noise"]].values.tolist() == [
-        ["ann", "generated", "s1", "exp", "abc", 2, 3, 4]
-    ]
+    assert table[
+        ["rater", "system", "sample", "experiment", "commit_id", "i2m", "melody", "noise"]
+    ].values.tolist() == [["ann", "generated", "s1", "exp", "abc", 2, 3, 4]]
     assert ratings.read_ratings(tmp_path / "missing.sqlite").empty
 
 
@@ -131,8 +131,12 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     """Two processes and two threads (think: tabs, or a second server) write at once: every rating lands."""
     db = ratings.create(tmp_path / "r.sqlite")
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"proc{k}", "20"], cwd=REPO) for k in range(2)]
-    threads = [threading.Thread(target=lambda r=f"thread{k}": [rate(db, r, f"s{j}", "generated", (1 + j % 5, 2, 3))
-                                                              for j in range(20)]) for k in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda r=f"thread{k}": [rate(db, r, f"s{j}", "generated", (1 + j % 5, 2, 3)) for j in range(20)]
+        )
+        for k in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -185,8 +189,8 @@ def test_listening_stage_mos_is_the_mean_of_this_experiments_ratings(tmp_path):
     assert listening_stage.main(["--ratings", str(db), "--samples", str(samples), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics" / "listening.json").read_text())
     assert metrics["ratings"] == 4
-    assert metrics["generated"]["i2m"]["mos"] == pytest.approx(3.0)          # (2 + 4 + 3) / 3
-    assert metrics["generated"]["melody"]["mos"] == pytest.approx(11 / 3)    # (3 + 3 + 5) / 3
+    assert metrics["generated"]["i2m"]["mos"] == pytest.approx(3.0)  # (2 + 4 + 3) / 3
+    assert metrics["generated"]["melody"]["mos"] == pytest.approx(11 / 3)  # (3 + 3 + 5) / 3
     assert metrics["generated"]["i2m"]["ci95"] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)  # s = 1
     assert metrics["generated"]["noise"]["n"] == 3
     assert metrics["ground_truth"]["noise"] == {"mos": 5.0, "ci95": None, "n": 1}
@@ -201,7 +205,9 @@ def test_listening_stage_names_a_bad_database(tmp_path, capsys):
     (tmp_path / "bad.sqlite").write_bytes(b"this is not sqlite" * 100)
     assert listening_stage.main(["--ratings", str(tmp_path / "bad.sqlite"), "--samples", str(samples)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {tmp_path / 'bad.sqlite'}: not a readable ratings database") and "Traceback" not in err
+    assert (
+        err.startswith(f"error: {tmp_path / 'bad.sqlite'}: not a readable ratings database") and "Traceback" not in err
+    )
 
 
 def test_pool_needs_samples(tmp_path):
@@ -223,9 +229,14 @@ def test_pool_needs_samples(tmp_path):
 def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
     monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
-    return Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
-                    samples=samples, prepared=prepared, params=write_params(tmp_path),
-                    max_upload_bytes=1 << 20)
+    return Settings(
+        models=make_models(tmp_path / "models"),
+        ratings=tmp_path / "listening" / "ratings.sqlite",
+        samples=samples,
+        prepared=prepared,
+        params=write_params(tmp_path),
+        max_upload_bytes=1 << 20,
+    )
 
 
 def audio_of(page: str) -> tuple[np.ndarray, int]:
@@ -257,7 +268,9 @@ def test_refused_uploads_get_a_message_not_a_trace(app_settings):
     with live_server(create_app(app_settings)) as base, httpx.Client(timeout=120) as client:
         big = client.post(f"{base}/generate", files={"picture": ("big.png", b"\0" * (2 << 20), "image/png")})
         assert big.status_code == 413 and "larger than the 1 MB limit" in big.text
-        bomb = client.post(f"{base}/generate", files={"picture": ("bomb.png", png_header_only(30000, 30000), "image/png")})
+        bomb = client.post(
+            f"{base}/generate", files={"picture": ("bomb.png", png_header_only(30000, 30000), "image/png")}
+        )
         assert bomb.status_code == 413 and "bomb.png: refused, 900 megapixels is more than 40 megapixels" in bomb.text
         junk = client.post(f"{base}/generate", files={"picture": ("notes.txt", b"hello", "text/plain")})
         assert junk.status_code == 400 and "notes.txt: not a picture" in junk.text
@@ -269,12 +282,19 @@ def test_refused_uploads_get_a_message_not_a_trace(app_settings):
 
 def test_without_models_the_page_says_why(tmp_path):
     samples, prepared = make_study(tmp_path)
-    settings = Settings(models=tmp_path / "no-models", ratings=tmp_path / "r.sqlite", samples=samples,
-                        prepared=prepared, params=tmp_path / "none.yaml")
+    settings = Settings(
+        models=tmp_path / "no-models",
+        ratings=tmp_path / "r.sqlite",
+        samples=samples,
+        prepared=prepared,
+        params=tmp_path / "none.yaml",
+    )
     with live_server(create_app(settings)) as base, httpx.Client(timeout=60) as client:
         status = wait_ready(client, base)
         assert "no-models: models folder not found" in status["state"]
-        answer = client.post(f"{base}/generate", files={"picture": ("p.png", png_bytes(Image.new("RGB", (50, 50))), "image/png")})
+        answer = client.post(
+            f"{base}/generate", files={"picture": ("p.png", png_bytes(Image.new("RGB", (50, 50))), "image/png")}
+        )
         assert answer.status_code == 503 and "models folder not found" in answer.text
 
 
@@ -303,9 +323,25 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
     samples, prepared = make_study(tmp_path, ids=tuple(f"beach_{k:03d}" for k in range(20)))
     db, port = tmp_path / "ratings.sqlite", free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "conchshell.cli", "serve", "--port", str(port), "--models", str(tmp_path / "none"),
-         "--ratings", str(db), "--samples", str(samples), "--prepared", str(prepared)],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "conchshell.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--models",
+            str(tmp_path / "none"),
+            "--ratings",
+            str(db),
+            "--samples",
+            str(samples),
+            "--prepared",
+            str(prepared),
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base, confirmed, stop = f"http://127.0.0.1:{port}", [], threading.Event()
 
@@ -315,7 +351,9 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
                 page = client.post(f"{base}/listen", data={"name": name}, follow_redirects=True).text
                 while not stop.is_set():
                     token = re.search(r'name="trial" value="([^"]+)"', page).group(1)
-                    answer = client.post(f"{base}/listen/rate", data={"trial": token, "i2m": 3, "melody": 4, "noise": 2})
+                    answer = client.post(
+                        f"{base}/listen/rate", data={"trial": token, "i2m": 3, "melody": 4, "noise": 2}
+                    )
                     if answer.status_code == 303:
                         confirmed.append(token)
                     page = client.get(f"{base}{answer.headers['location']}").text

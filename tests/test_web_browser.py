@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from test_cli import TinyI3D, make_models
+from web_helpers import live_server, make_study, write_params
 
 import conchshell.pipeline
 from conchshell.web.app import Settings, create_app
-from test_cli import TinyI3D, make_models
-from web_helpers import live_server, make_study, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))
@@ -56,8 +56,10 @@ def browser():
         cannot_run(f"the Python package playwright is not importable ({err}); `uv sync` installs the dev group")
     path = chromium_path()
     if path is None:
-        cannot_run("no chromium executable on PATH (Debian: `apt-get install chromium`, which .ci/run does; "
-                   "or set CONCHSHELL_CHROMIUM to a Chromium binary)")
+        cannot_run(
+            "no chromium executable on PATH (Debian: `apt-get install chromium`, which .ci/run does; "
+            "or set CONCHSHELL_CHROMIUM to a Chromium binary)"
+        )
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
@@ -74,8 +76,13 @@ def served(tmp_path, monkeypatch, one_thread):
     """(base URL, settings) of a live app with tiny models and a two-picture listening study."""
     monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
     samples, prepared = make_study(tmp_path)
-    settings = Settings(models=make_models(tmp_path / "models"), ratings=tmp_path / "listening" / "ratings.sqlite",
-                        samples=samples, prepared=prepared, params=write_params(tmp_path))
+    settings = Settings(
+        models=make_models(tmp_path / "models"),
+        ratings=tmp_path / "listening" / "ratings.sqlite",
+        samples=samples,
+        prepared=prepared,
+        params=write_params(tmp_path),
+    )
     with live_server(create_app(settings)) as base:
         yield base, settings
 
@@ -179,8 +186,12 @@ def test_three_ratings_reach_sqlite_and_the_listening_stage(browser, served, tmp
         rows = con.execute("SELECT trial, rater, system, i2m, melody, noise FROM ratings").fetchall()
     assert len(rows) == 3 and {r[0] for r in rows} == set(given) and {r[1] for r in rows} == {"Rita Rater"}
     out = tmp_path / "out"
-    assert listening_stage.main(["--ratings", str(settings.ratings), "--samples", str(settings.samples),
-                                 "--out", str(out)]) == 0
+    assert (
+        listening_stage.main(
+            ["--ratings", str(settings.ratings), "--samples", str(settings.samples), "--out", str(out)]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics" / "listening.json").read_text())
     assert metrics["ratings"] == 3
     for system in {r[2] for r in rows}:

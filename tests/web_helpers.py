@@ -71,7 +71,7 @@ def wait_ready(client, base: str, timeout: float = 60.0) -> dict:
         time.sleep(0.1)
 
 
-def write_params(root) -> "Path":
+def write_params(root) -> Path:
     """The pipeline's params file `generate` needs (seed 0, default I3D), as a run from the repository has."""
     from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Audio files: read anything soundfile reads as a fixed-length mono clip; write float WAVs.
 
-Every clip the pipeline sees is `seconds` long at `sample_rate` (8 s at 16 kHz = 128000 samples):
+Every clip the pipeline sees is `seconds` long at `sample_rate` (conchshell.audio_spec; the paper's: 8 s at 16 kHz):
 - several channels are averaged to mono;
 - other rates are resampled with `torchaudio.functional.resample`;
 - a shorter clip is padded with zeros at the end, a longer one is cut: its first `seconds` are kept;
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from conchshell.audio_spec import PAPER
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
 
@@ -37,8 +38,8 @@ SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "ALAW": 13, "ULAW": 14, "PCM_16": 16, 
 
 def read_audio(
     path: str | os.PathLike,
-    sample_rate: int = 16000,
-    seconds: float = 8.0,
+    sample_rate: int = PAPER.rate,
+    seconds: float = PAPER.seconds,
     peak: float | None = PEAK,
 ) -> np.ndarray:
     """Read `path` as mono float32 [T], T = round(sample_rate * seconds); `peak=None` skips normalising."""

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
+from conchshell.audio_spec import PAPER
 from conchshell.data.audio import read_audio
 from conchshell.data.images import read_picture
 from conchshell.data.manifest import Pair
@@ -118,7 +119,9 @@ def scan_bop(root: str | os.PathLike) -> BopScan:
     """Check `<root>/annotations.csv` and the files it names, without decoding them."""
     scan = BopScan(Path(root))
     if not scan.root.is_dir():
-        raise ConchError(f"{scan.root}: BOP folder not found (data.bop_root; layout: images/<category>/, audio/, {ANNOTATIONS})")
+        raise ConchError(
+            f"{scan.root}: BOP folder not found (data.bop_root; layout: images/<category>/, audio/, {ANNOTATIONS})"
+        )
     table = _read_table(scan.annotations)
     images = scan.root / "images"
     folders = {p.name for p in images.iterdir() if p.is_dir()} if images.is_dir() else set()
@@ -185,7 +188,9 @@ def _check_row(
 class BopSource:
     """The BOP dataset as the `prepare` stage reads it: pairs, pictures and pieces."""
 
-    def __init__(self, root: str | os.PathLike, size: int = 224, sample_rate: int = 16000, seconds: float = 8.0):
+    def __init__(
+        self, root: str | os.PathLike, size: int = 224, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
+    ):
         self.scan = scan_bop(root)
         self.size, self.sample_rate, self.seconds = size, sample_rate, seconds
 
@@ -213,8 +218,10 @@ class BopSource:
     def check_rejected(self) -> list[str]:
         """Decode the existing files of rejected rows (not already read for a good row): one problem per bad file."""
         problems = []
-        for paths, read in ((self.scan.rejected_images, lambda p: read_picture(p, self.size)),
-                            (self.scan.rejected_audio, lambda p: read_audio(p, self.sample_rate, self.seconds))):
+        for paths, read in (
+            (self.scan.rejected_images, lambda p: read_picture(p, self.size)),
+            (self.scan.rejected_audio, lambda p: read_audio(p, self.sample_rate, self.seconds)),
+        ):
             used = set(self.scan.image_paths.values()) | set(self.scan.audio_paths.values())
             for path in dict.fromkeys(p for p in paths if p not in used):
                 try:

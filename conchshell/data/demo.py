@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from conchshell.audio_spec import PAPER
 from conchshell.data.manifest import Pair
 
 CATEGORIES = ("beach", "desert", "forest", "night_city", "snowy_mountains", "sunset_sea")
@@ -70,12 +71,14 @@ def demo_picture(pair_id: str, category: str, seed: int, size: int = 224) -> np.
     return draw_picture(category, _rng(seed, category, _PICTURE, _index(pair_id)), size)
 
 
-def demo_piece(clip: str, category: str, seed: int, sample_rate: int = 16000, seconds: float = 8.0) -> np.ndarray:
+def demo_piece(
+    clip: str, category: str, seed: int, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
+) -> np.ndarray:
     """The demo piece `clip` (e.g. `beach_piece_003`) → float32 [sample_rate * seconds]."""
     return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds)
 
 
-def demo_score(clip: str, category: str, seed: int, seconds: float = 8.0) -> Score:
+def demo_score(clip: str, category: str, seed: int, seconds: float = PAPER.seconds) -> Score:
     """The notes demo piece `clip` is synthesised from (`demo_piece` draws this score first from the same generator)."""
     return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds)
 
@@ -85,8 +88,15 @@ class DemoSource:
 
     where = "demo"
 
-    def __init__(self, seed: int, pictures_per_category: int = 20, pieces_per_category: int = 10,
-                 size: int = 224, sample_rate: int = 16000, seconds: float = 8.0):
+    def __init__(
+        self,
+        seed: int,
+        pictures_per_category: int = 20,
+        pieces_per_category: int = 10,
+        size: int = 224,
+        sample_rate: int = PAPER.rate,
+        seconds: float = PAPER.seconds,
+    ):
         self.seed, self.size, self.sample_rate, self.seconds = seed, size, sample_rate, seconds
         self.pairs = demo_pairs(pictures_per_category, pieces_per_category)
         self.problems: list[str] = []
@@ -142,13 +152,19 @@ def _disc(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, colour) -> No
 def _beach(rng, s, horizon) -> Image.Image:
     img = _sky(rng, s, horizon, (70, 140, 230), (180, 220, 250))
     d = ImageDraw.Draw(img)
-    _disc(d, rng.uniform(20, s - 20), rng.uniform(15, horizon * 0.6), rng.uniform(10, 22), _jitter(rng, (255, 235, 120)))
+    _disc(
+        d, rng.uniform(20, s - 20), rng.uniform(15, horizon * 0.6), rng.uniform(10, 22), _jitter(rng, (255, 235, 120))
+    )
     shore = int(horizon + (s - horizon) * rng.uniform(0.35, 0.6))
     d.rectangle((0, horizon, s, shore), fill=_jitter(rng, (30, 110, 190)))
     for _ in range(rng.integers(4, 10)):  # wave crests
         y = rng.uniform(horizon + 4, shore - 2)
         x0 = rng.uniform(-20, s)
-        d.line((x0, y, x0 + rng.uniform(20, 70), y + rng.uniform(-2, 2)), fill=(235, 245, 255), width=int(rng.integers(1, 4)))
+        d.line(
+            (x0, y, x0 + rng.uniform(20, 70), y + rng.uniform(-2, 2)),
+            fill=(235, 245, 255),
+            width=int(rng.integers(1, 4)),
+        )
     xs = np.linspace(0, s, 12)
     edge = shore + rng.normal(0, 3, xs.size)
     d.polygon([(0, s)] + list(zip(xs, edge)) + [(s, s)], fill=_jitter(rng, (225, 200, 150)))
@@ -158,7 +174,9 @@ def _beach(rng, s, horizon) -> Image.Image:
 def _desert(rng, s, horizon) -> Image.Image:
     img = _sky(rng, s, horizon, (235, 160, 70), (250, 220, 150))
     d = ImageDraw.Draw(img)
-    _disc(d, rng.uniform(30, s - 30), rng.uniform(20, horizon * 0.7), rng.uniform(18, 34), _jitter(rng, (255, 245, 200)))
+    _disc(
+        d, rng.uniform(30, s - 30), rng.uniform(20, horizon * 0.7), rng.uniform(18, 34), _jitter(rng, (255, 245, 200))
+    )
     xs = np.linspace(0, s, 40)
     for layer in range(int(rng.integers(2, 4))):  # dunes, back to front
         base = horizon + layer * (s - horizon) / 3.5
@@ -187,7 +205,9 @@ def _forest(rng, s, horizon) -> Image.Image:
             x, h = rng.uniform(-10, s + 10), rng.uniform(40, 110) * (0.7 + 0.25 * row)
             w = h * rng.uniform(0.25, 0.4)
             d.rectangle((x - 3, y_base - h * 0.15, x + 3, y_base), fill=_jitter(rng, (90, 60, 30), 8))
-            d.polygon([(x - w, y_base - h * 0.1), (x + w, y_base - h * 0.1), (x, y_base - h)], fill=_jitter(rng, green, 12))
+            d.polygon(
+                [(x - w, y_base - h * 0.1), (x + w, y_base - h * 0.1), (x, y_base - h)], fill=_jitter(rng, green, 12)
+            )
     return img
 
 
@@ -275,12 +295,19 @@ STYLES = {
     "beach": Style(60, MAJOR, 104, "arpeggio", ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4))),
     "desert": Style(62, (0, 1, 4, 5, 7, 8, 10), 72, "melody", ((0, 0, 1, 0), (0, 6, 1, 0)), register=0, velocity=0.6),
     "forest": Style(67, MAJOR, 92, "melody", ((0, 6, 3, 0), (0, 3, 6, 4), (3, 0, 6, 0))),
-    "night_city": Style(65, (0, 2, 3, 5, 7, 9, 10), 126, "chords", ((0, 3, 0, 3), (1, 4, 0, 0), (0, 6, 3, 4)),
-                        sevenths=True, velocity=0.75),
-    "snowy_mountains": Style(64, (0, 2, 3, 5, 7, 8, 11), 60, "sparse", ((0, 5, 2, 6), (0, 3, 5, 4)),
-                             register=12, velocity=0.5),
-    "sunset_sea": Style(68, MAJOR, 84, "arpeggio", ((0, 1, 0, 4), (0, 5, 1, 0)),
-                        register=-12, velocity=0.6),
+    "night_city": Style(
+        65,
+        (0, 2, 3, 5, 7, 9, 10),
+        126,
+        "chords",
+        ((0, 3, 0, 3), (1, 4, 0, 0), (0, 6, 3, 4)),
+        sevenths=True,
+        velocity=0.75,
+    ),
+    "snowy_mountains": Style(
+        64, (0, 2, 3, 5, 7, 8, 11), 60, "sparse", ((0, 5, 2, 6), (0, 3, 5, 4)), register=12, velocity=0.5
+    ),
+    "sunset_sea": Style(68, MAJOR, 84, "arpeggio", ((0, 1, 0, 4), (0, 5, 1, 0)), register=-12, velocity=0.6),
 }
 
 
@@ -350,12 +377,19 @@ def compose_score(category: str, rng: np.random.Generator, seconds: float) -> Sc
                 length = float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
                 length = min(length, 4.0 - t)
                 melody_degree = int(np.clip(melody_degree + rng.integers(-2, 3), 0, 11))
-                score.add(t0 + t * beat, length * beat * 0.95, _degree_pitch(style, melody_degree, right), vel * rng.uniform(0.85, 1.1))
+                score.add(
+                    t0 + t * beat,
+                    length * beat * 0.95,
+                    _degree_pitch(style, melody_degree, right),
+                    vel * rng.uniform(0.85, 1.1),
+                )
                 t += length
     return score
 
 
-def compose_piece(category: str, rng: np.random.Generator, sample_rate: int = 16000, seconds: float = 8.0) -> np.ndarray:
+def compose_piece(
+    category: str, rng: np.random.Generator, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
+) -> np.ndarray:
     """A random piece in `category`'s style, synthesized → float32 [sample_rate * seconds], peak 0.95."""
     score = compose_score(category, rng, seconds)
     wave = render(score, rng, sample_rate, int(round(sample_rate * seconds)))

@@ -1,8 +1,8 @@
 """HDF5 feature stores (data/features/audio.h5, images.h5) and the picture↔clip `PairDataset`.
 
 audio.h5: `ids` [N] (clip ids), `audio` float32 [N, T], `codes/L` int16 [N, T_L], `latents/L` float16
-[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate, audio_rate, hop_lengths, vqvae_sha256, l_bins,
-emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, 2048, T'], `pred_label` int64
+[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate (the VQ-VAE's), audio_rate (the audio spec's rate; its seconds = T / audio_rate),
+hop_lengths, vqvae_sha256, l_bins, emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, 2048, T'], `pred_label` int64
 [N], `probs` float32 [N, C], attrs image_encoder, tcnn_sha256, i3d_sha256, i3d_pretrained, categories.
 Readers open the file lazily (per process, so DataLoader workers each get their own handle).
 """
@@ -10,20 +10,25 @@ Readers open the file lazily (per process, so DataLoader workers each get their 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
+from conchshell.audio_spec import AudioSpec
+from conchshell.config import LEVELS
 from conchshell.data.manifest import clip_id
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
 
-LEVELS = 3
+#: Jukebox levels in the store, by index (codes/0 … codes/2): the codec's three.
+NUM_LEVELS = len(LEVELS)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -41,7 +46,7 @@ class StoreWriter:
         self.datasets = datasets
         self.attrs = attrs
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         self.file = h5py.File(tmp, "w")
@@ -89,6 +94,34 @@ def write_audio_store(
             out.write(f"latents/{level}", 0, latents[level].astype(np.float16))
 
 
+def encode_audio_store(
+    path: str | os.PathLike,
+    ids: list[str],
+    read_clip: Callable[[int], np.ndarray],
+    codec,
+    num_samples: int,
+    batch_size: int,
+    attrs: dict,
+    progress: bool = True,
+) -> list[int]:
+    """Encode clip k = `read_clip(k)` (float32 [num_samples]) for every id with `codec` (a JukeboxCodec), in
+    batches, and write the audio store: audio, and per level the codes (nearest entries of the continuous
+    latents) and the latents → latent frames per level (level 0 first)."""
+    frames = [codec.frames(level, num_samples) for level in range(NUM_LEVELS)]
+    layout = audio_store_layout(len(ids), num_samples, frames, codec.vqvae.emb_width)
+    batches = range(0, len(ids), batch_size)
+    with StoreWriter(path, ids, layout, attrs) as out, torch.inference_mode():
+        for start in tqdm(batches, desc="encode_audio", unit="batch", dynamic_ncols=True, disable=not progress):
+            audio = np.stack([read_clip(k) for k in range(start, min(start + batch_size, len(ids)))])
+            latents = codec.latents(torch.from_numpy(audio))
+            out.write("audio", start, audio)
+            for level, z in enumerate(latents):
+                _, codes = codec.quantise(z, level, straight_through=False)
+                out.write(f"codes/{level}", start, codes.numpy().astype(np.int16))
+                out.write(f"latents/{level}", start, z.numpy().astype(np.float16))
+    return frames
+
+
 def write_image_store(
     path: str | os.PathLike,
     ids: list[str],
@@ -124,6 +157,7 @@ class _LazyH5:
                     raise ConchError(f"{self.path}: not a {what} (no `{missing[0]}` dataset)")
                 self.ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+                self.shapes = {name: f[name].shape for name in required}
         except OSError as err:
             raise ConchError(f"{self.path}: not a readable HDF5 {what} ({err})") from err
         self._index = {clip: i for i, clip in enumerate(self.ids)}
@@ -170,12 +204,20 @@ class AudioStore(_LazyH5):
     """Reader of data/features/audio.h5. `expect_vqvae_sha256`: the hash of the current VQ-VAE."""
 
     def __init__(self, path: str | os.PathLike, expect_vqvae_sha256: str | None = None):
-        super().__init__(path, "audio feature store", ("audio", *(f"codes/{L}" for L in range(LEVELS))))
+        super().__init__(path, "audio feature store", ("audio", *(f"codes/{L}" for L in range(NUM_LEVELS))))
         if expect_vqvae_sha256 is not None and self.attrs.get("vqvae_sha256") != expect_vqvae_sha256:
             raise ConchError(
                 f"{self.path}: made by another VQ-VAE than models/vqvae.pt (vqvae_sha256 differs); "
                 "re-run encode_audio (`dvc repro encode_audio`)"
             )
+
+    @property
+    def spec(self) -> AudioSpec:
+        """The audio spec of the stored clips: attr `audio_rate`, seconds = T / audio_rate."""
+        rate = self.attrs.get("audio_rate")
+        if not isinstance(rate, int) or rate <= 0:
+            raise ConchError(f"{self.path}: attribute `audio_rate` missing or invalid; re-run encode_audio")
+        return AudioSpec(rate, self.shapes["audio"][-1] / rate)
 
     def codes(self, i: int, level: int) -> np.ndarray:
         """int64 [T_L]."""
@@ -219,7 +261,8 @@ def unique_clips(manifest: pd.DataFrame, split: str | None = None) -> list[tuple
 
 
 class PairDataset(Dataset):
-    """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`.
+    """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`
+    (a level name, high | low | deep, or the store's level index).
 
     Item: {"id": str, "piece": str (the clip's id), "st": float32 [2048, T'], "label": long (TCNN-predicted),
     "true_label": long, "latent": float32 [emb, T_L], "codes": long [T_L], "audio": float32 [T]}.
@@ -230,14 +273,14 @@ class PairDataset(Dataset):
         manifest_df: pd.DataFrame,
         audio_store_path: str | os.PathLike,
         image_store_path: str | os.PathLike,
-        level: int,
+        level: str | int,
         split: str | None,
         expect_vqvae_sha256: str | None = None,
     ):
         rows = manifest_df if split is None else manifest_df[manifest_df["split"] == split]
         self.audio_store = AudioStore(audio_store_path, expect_vqvae_sha256)
         self.image_store = ImageStore(image_store_path)
-        self.level = int(level)
+        self.level = LEVELS[level] if isinstance(level, str) else int(level)
         self.items = [
             (
                 str(r.id),

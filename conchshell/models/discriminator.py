@@ -67,9 +67,7 @@ class NLayerDiscriminator(nn.Module):
                     nn.LeakyReLU(0.2),
                 )
             )
-        layers.append(
-            nn.Sequential(weight_norm(nn.Conv1d(nf, out_channels, 5, padding=2)), nn.LeakyReLU(0.2))
-        )
+        layers.append(nn.Sequential(weight_norm(nn.Conv1d(nf, out_channels, 5, padding=2)), nn.LeakyReLU(0.2)))
         layers.append(weight_norm(nn.Conv1d(out_channels, 1, 3, padding=1)))
         self.layers = nn.ModuleList(layers)
 
@@ -96,8 +94,7 @@ class Discriminator(nn.Module):
         super().__init__()
         self.n_layers = n_layers
         self.scales = nn.ModuleList(
-            NLayerDiscriminator(ndf, n_layers, downsampling, max_channels, out_channels)
-            for _ in range(num_scales)
+            NLayerDiscriminator(ndf, n_layers, downsampling, max_channels, out_channels) for _ in range(num_scales)
         )
         self.pool = nn.AvgPool1d(4, stride=2, padding=1, count_include_pad=False)
 

@@ -11,7 +11,7 @@ Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
                                                                      → [B, 64, frames]
 
 Only the last interpolation sees T', so G accepts any number of S-T frames. `frames` is the level's
-latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16000 for 8 s at 16 kHz); the
+latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16 k for 8 s at 16 kHz); the
 caller derives it, G hard-codes nothing. `generator_config(...)` gives the constructor arguments for a
 level and size profile; the `paper` profile lands within 10% of the paper's Table 1 (33.1 M / 65.2 M /
 100.4 M parameters).
@@ -103,9 +103,7 @@ class UpsampleStage(nn.Module):
         super().__init__()
         if (kernel - ratio) % 2:
             kernel += 1  # (kernel − ratio) even gives exactly T·r frames
-        self.up = weight_norm(
-            nn.ConvTranspose1d(c_in, c_out, kernel, stride=ratio, padding=(kernel - ratio) // 2)
-        )
+        self.up = weight_norm(nn.ConvTranspose1d(c_in, c_out, kernel, stride=ratio, padding=(kernel - ratio) // 2))
         self.res = nn.Sequential(*(ResidualUnit(c_out, d) for d in dilations))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,10 +137,7 @@ class Generator(nn.Module):
         self.embedding = nn.Embedding(num_classes, embed_dim)
         self.pre = _conv(in_channels + embed_dim, channels[0], pre_kernel)
         self.stages = nn.Sequential(
-            *(
-                UpsampleStage(channels[i], channels[i + 1], r, kernel, list(dilations))
-                for i, r in enumerate(ratios)
-            )
+            *(UpsampleStage(channels[i], channels[i + 1], r, kernel, list(dilations)) for i, r in enumerate(ratios))
         )
         self.post = _conv(channels[-1], latent_dim, kernel + 1)
         self.to_frames = nn.Linear(self.mid_frames, self.frames)

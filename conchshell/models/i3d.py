@@ -68,7 +68,7 @@ class I3DFeatures(nn.Module):
         self.net.eval()
         self.net.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "I3DFeatures":
+    def train(self, mode: bool = True) -> I3DFeatures:
         """Always stays in eval mode (its batch norms keep their statistics)."""
         return super().train(False)
 

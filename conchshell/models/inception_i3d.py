@@ -51,9 +51,22 @@ POOLS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
 }
 #: The end points in order (the names of the port's `VALID_ENDPOINTS` up to Mixed_5c).
 END_POINTS = (
-    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
-    "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
-    "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c",
+    "Conv3d_1a_7x7",
+    "MaxPool3d_2a_3x3",
+    "Conv3d_2b_1x1",
+    "Conv3d_2c_3x3",
+    "MaxPool3d_3a_3x3",
+    "Mixed_3b",
+    "Mixed_3c",
+    "MaxPool3d_4a_3x3",
+    "Mixed_4b",
+    "Mixed_4c",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "MaxPool3d_5a_2x2",
+    "Mixed_5b",
+    "Mixed_5c",
 )
 FEATURE_DIM = 1024
 AVG_POOL = (2, 7, 7)
@@ -79,12 +92,14 @@ def _triple(v: int | tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 class Unit3D(nn.Module):
-    """"Same"-padded Conv3d → BatchNorm3d → ReLU: [B,C_in,T,H,W] → [B,C_out,⌈T/s⌉,⌈H/s⌉,⌈W/s⌉].
+    """ "Same"-padded Conv3d → BatchNorm3d → ReLU: [B,C_in,T,H,W] → [B,C_out,⌈T/s⌉,⌈H/s⌉,⌈W/s⌉].
 
     `bn=False, relu=False, bias=True` gives the plain conv of the `logits` layer.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel=1, stride=1, bn: bool = True, relu: bool = True, bias: bool = False):
+    def __init__(
+        self, c_in: int, c_out: int, kernel=1, stride=1, bn: bool = True, relu: bool = True, bias: bool = False
+    ):
         super().__init__()
         self.kernel, self.stride = _triple(kernel), _triple(stride)
         self.conv3d = nn.Conv3d(c_in, c_out, self.kernel, self.stride, padding=0, bias=bias)

@@ -2,7 +2,7 @@
 
 One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent, fake.detach()); G's step
 on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
-alone on the reconstruction terms (λ_latent·latent + λ_wave·wave + λ_mel·mel, no D), so G has learnt
+alone on `gan.warmup_lambdas` (the demo: the latent term alone, no D) against `gan.warmup_target`, so G has learnt
 which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
 G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); G at `warmup_lr_g` during the warm-up; StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
@@ -19,8 +19,9 @@ logs are rebuilt from the history, so they read as one run even after DVC remove
 deletes last.pt once models/gan.pt is written: a finished run is never taken for a new one.
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
-section), `step`, plus `vqvae_sha256` and `replica_sha256` (G's hash on every rank, all equal); the stage adds
-`i3d` (the I3D identity). Read by `conchshell.checkpoints.load_generator`.
+section), `step`, plus `vqvae_sha256`, `replica_sha256` (G's hash on every rank, all equal) and the audio spec
+G was trained on (`audio_rate`, `seconds`: conchshell.audio_spec); the stage adds `i3d` (the I3D identity).
+Read by `conchshell.checkpoints.load_generator`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -46,7 +47,7 @@ from tqdm import tqdm
 from conchshell.config import Config, to_dict
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, save_torch, state_dict_sha256
-from conchshell.losses import ConchShellLoss, LossWeights, is_finite
+from conchshell.losses import ConchShellLoss, check_terms, is_finite
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
 from conchshell.training.targets import PieceBank
@@ -110,10 +111,10 @@ def _descend(loss: torch.Tensor, optimiser, who: str, step: int, saved: int, ckp
 
 
 # -- models, losses, optimisers ------------------------------------------------------------------------
-def codebook_scale(codec: nn.Module, level: int, untrained: float = 100.0) -> float:
+def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> float:
     """1.1 × the largest |entry| of `level`'s codebook: the range G's latent needs before it is quantised
     (`untrained`, the former fixed Tanh × 100, for a codebook that is still all zeros)."""
-    largest = float(codec.vqvae.bottleneck.level_blocks[level].k.abs().max())
+    largest = float(codec.codebook(level).abs().max())
     return round(1.1 * largest, 4) if largest > 0 else untrained
 
 
@@ -129,10 +130,16 @@ def build_models(
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
 
-def loss_weights(gan) -> LossWeights:
-    """The λ's of `gan.profile` (released-code uses its own adversarial weight)."""
-    adv = gan.lambda_adv if gan.profile == "paper" else gan.lambda_adv_released
-    return LossWeights(adv, gan.lambda_fm, gan.lambda_wave, gan.lambda_mel, gan.lambda_latent, gan.lambda_code)
+def make_loss(codec: nn.Module, level: str, gan, window_seconds: float | None) -> ConchShellLoss:
+    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's."""
+    lambdas, decoder_grad = gan.objective()
+    where = "gan.released_code.lambdas" if gan.profile == "released-code" else "gan.lambdas"
+    for name, given in ((where, lambdas), ("gan.warmup_lambdas", gan.warmup_lambdas)):
+        try:
+            check_terms(given, name)
+        except ValueError as err:
+            raise ConchError(f"params: {err}") from err
+    return ConchShellLoss(codec, level, lambdas, gan.warmup_lambdas, decoder_grad, window_seconds)
 
 
 @dataclass
@@ -360,7 +367,7 @@ def train_gan(
     models/gan.pt dict (to be written by rank 0) and a summary.
     """
     gan = cfg.gan
-    level = cfg.level_index
+    level = cfg.level
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
@@ -368,11 +375,16 @@ def train_gan(
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
-    loss_fn = ConchShellLoss(codec, level, loss_weights(gan), gan.profile, gan.loss_window_seconds).to(env.device)
+    loss_fn = make_loss(codec, level, gan, gan.loss_window_seconds).to(env.device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
-    run_inputs = {**inputs, "vqvae_state": vqvae_sha256, "pairs": str(len(dataset)), "code": code_sha256(),
-                  "st_channels": str(g_config["in_channels"])}
+    run_inputs = {
+        **inputs,
+        "vqvae_state": vqvae_sha256,
+        "pairs": str(len(dataset)),
+        "code": code_sha256(),
+        "st_channels": str(g_config["in_channels"]),
+    }
     print_ = fingerprint(cfg, run_inputs)
     start, history = try_resume(ckpt_path, print_, g, d, opts, scheds)
     if env.world > 1:
@@ -383,16 +395,19 @@ def train_gan(
         g = DDP(g, device_ids=[env.device.index] if env.device.type == "cuda" else None)
         d = DDP(d, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     g.train(), d.train()
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
-    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
     logger = Logger(live_dir, env.main, history)
     data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
-    bank = PieceBank.from_dataset(dataset).to(env.device) if gan.warmup_target == "nearest" and start < gan.warmup_steps else None
+    bank = (
+        PieceBank.from_dataset(dataset).to(env.device)
+        if gan.warmup_target == "nearest" and start < gan.warmup_steps
+        else None
+    )
     last: dict[str, float] = {}
     saved = start
-    bar = tqdm(range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main,
-               initial=start, total=gan.steps)
+    bar = tqdm(
+        range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main, initial=start, total=gan.steps
+    )
     try:
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
@@ -415,13 +430,28 @@ def train_gan(
         logger.close()
     final = max(start, gan.steps)
     replicas = _replica_hashes(g, env)
-    meta = {"vqvae_sha256": vqvae_sha256, "replica_sha256": replicas}
+    seconds = int(sample["audio"].shape[-1]) / codec.audio_rate
+    meta = {
+        "vqvae_sha256": vqvae_sha256,
+        "replica_sha256": replicas,
+        "audio_rate": int(codec.audio_rate),
+        "seconds": seconds,
+    }
     return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
 
 
 def _warmup_step(
-    g, loss_fn: ConchShellLoss, batch: dict, bank: PieceBank | None, opt_g, autocast, seed: int, step: int, saved: int,
-    ckpt: Path, env: Dist,
+    g,
+    loss_fn: ConchShellLoss,
+    batch: dict,
+    bank: PieceBank | None,
+    opt_g,
+    autocast,
+    seed: int,
+    step: int,
+    saved: int,
+    ckpt: Path,
+    env: Dist,
 ) -> dict[str, float]:
     """One warm-up step: G alone on the reconstruction terms (`warmup_loss`) against the paired piece, or with
     a `bank`, against each picture's nearest piece of its category (`conchshell.training.targets`) → the logged terms."""
@@ -434,8 +464,20 @@ def _warmup_step(
     return {k: float(v) for k, v in terms.items()}
 
 
-def _gan_step(g, d, loss_fn: ConchShellLoss, batch: dict, opts, scheds, autocast, seed: int, step: int, saved: int,
-              ckpt: Path, env: Dist) -> dict[str, float]:
+def _gan_step(
+    g,
+    d,
+    loss_fn: ConchShellLoss,
+    batch: dict,
+    opts,
+    scheds,
+    autocast,
+    seed: int,
+    step: int,
+    saved: int,
+    ckpt: Path,
+    env: Dist,
+) -> dict[str, float]:
     """One adversarial step: D's hinge step, then G's step on the profile's objective → the logged terms."""
     with autocast:
         fake = g(batch["st"], batch["label"]).float()
@@ -451,7 +493,7 @@ def _gan_step(g, d, loss_fn: ConchShellLoss, batch: dict, opts, scheds, autocast
 
 
 @torch.inference_mode()
-def _sample_spectrogram(loss_fn: ConchShellLoss, g: nn.Module, batch: dict, level: int) -> np.ndarray:
+def _sample_spectrogram(loss_fn: ConchShellLoss, g: nn.Module, batch: dict, level: str) -> np.ndarray:
     """G's latent [1,64,T] for the batch's first picture, decoded over the whole clip → its log-mel picture."""
     fake = _unwrap(g)(batch["st"][:1], batch["label"][:1]).float()
     z_q, _ = loss_fn.codec.quantise(fake, level, straight_through=False)

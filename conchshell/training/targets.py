@@ -37,7 +37,7 @@ class PieceBank(nn.Module):
         self.register_buffer("category", category.long())
 
     @classmethod
-    def from_dataset(cls, dataset) -> "PieceBank":
+    def from_dataset(cls, dataset) -> PieceBank:
         """The distinct pieces of a dataset of PairDataset items (by their `piece` id: each piece once,
         however many pictures share it), with the category of the piece (`true_label`)."""
         pieces: dict[str, dict] = {}

@@ -155,7 +155,10 @@ def evaluate_tcnn(
     was_training = model.training
     model.eval()
     logits = torch.cat(
-        [model.classify(preprocess(pictures[i : i + batch_size], mean, std)) for i in range(0, len(pictures), batch_size)]
+        [
+            model.classify(preprocess(pictures[i : i + batch_size], mean, std))
+            for i in range(0, len(pictures), batch_size)
+        ]
     )
     model.train(was_training)
     predicted = logits.argmax(-1)

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from conchshell.pair_metrics import mel_l1, stoi
-from conchshell.losses import LogMel
+from conchshell.audio_spec import PAPER
+from conchshell.log_mel import MelSettings, log_mel
 from conchshell.models.jukebox.vqvae import VQVAE
+from conchshell.pair_metrics import mel_l1, stoi
 
 #: (n_fft, hop) of the spectral loss resolutions (window = n_fft, Hann).
 STFT_RESOLUTIONS = ((1024, 256), (512, 128), (256, 64), (128, 32))
@@ -41,22 +42,17 @@ def spectral_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return total / len(resolutions)
 
 
-#: (n_fft, hop, n_mels) of the log-mel loss resolutions.
-MEL_RESOLUTIONS = ((2048, 512, 128), (1024, 256, 64), (512, 128, 32))
-_LOG_MELS: dict[tuple, LogMel] = {}
+#: The log-mel loss resolutions (conchshell.log_mel).
+MEL_RESOLUTIONS = (MelSettings(128, 2048, 512), MelSettings(64, 1024, 256), MelSettings(32, 512, 128))
 
 
 def mel_loss(x: torch.Tensor, y: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Multi-resolution log-mel L1 between waveforms [B, T, 1] (resolutions whose n_fft fits in T)."""
     x, y = x.squeeze(-1), y.squeeze(-1)
-    resolutions = [r for r in MEL_RESOLUTIONS if r[0] <= x.shape[-1]] or [MEL_RESOLUTIONS[-1]]
+    resolutions = [r for r in MEL_RESOLUTIONS if r.n_fft <= x.shape[-1]] or [MEL_RESOLUTIONS[-1]]
     total = x.new_zeros(())
-    for n_fft, hop, n_mels in resolutions:
-        key = (sample_rate, n_fft, hop, n_mels)
-        if key not in _LOG_MELS:
-            _LOG_MELS[key] = LogMel(sample_rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop)
-        log_mel = _LOG_MELS[key].to(x.device)
-        total = total + (log_mel(x) - log_mel(y)).abs().mean()
+    for settings in resolutions:
+        total = total + (log_mel(x, sample_rate, settings) - log_mel(y, sample_rate, settings)).abs().mean()
     return total / len(resolutions)
 
 
@@ -66,6 +62,7 @@ LOUDNESS_FRAME = 256  # samples per frame of the loudness envelope (16 ms at 16 
 def loudness_loss(x: torch.Tensor, y: torch.Tensor, frame: int = LOUDNESS_FRAME) -> torch.Tensor:
     """L1 between the log-RMS envelopes (`frame`-sample frames) of waveforms [B, T, 1]: keeps the level,
     which the L1 and linear-magnitude terms pull down where the decoder is unsure of the phase."""
+
     def log_rms(w: torch.Tensor) -> torch.Tensor:
         return 0.5 * w.squeeze(-1).unfold(-1, frame, frame).pow(2).mean(-1).add(1e-8).log()
 
@@ -81,7 +78,7 @@ def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.ran
 
 
 def level_losses(
-    model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int = 16000
+    model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int = PAPER.rate
 ) -> dict[str, torch.Tensor]:
     """Losses of one level on x [B, T, 1]: l1, spectral, mel, loudness, commit; plus codes [B, T_L] and recon [B, T, 1]."""
     block = model.bottleneck.level_blocks[level]
@@ -155,7 +152,7 @@ def train_vqvae(
     l1: float = 1.0,
     mel: float = 0.0,
     loudness: float = 0.0,
-    sample_rate: int = 16000,
+    sample_rate: int = PAPER.rate,
     seed: int = 0,
     eval_waves: np.ndarray | None = None,
     progress: bool = True,

@@ -109,15 +109,26 @@ def create_app(settings: Settings) -> Starlette:
             picture = await run_in_threadpool(decode_picture, data, name, composer.image_size, settings.max_pixels)
             piece = await composer.compose(picture)
         except UploadRefused as err:
-            return page(request, "try.html", err.status, composer=composer, error=str(err),
-                        limit_mb=settings.max_upload_bytes / 2**20)
+            return page(
+                request,
+                "try.html",
+                err.status,
+                composer=composer,
+                error=str(err),
+                limit_mb=settings.max_upload_bytes / 2**20,
+            )
         except ConchError as err:
-            return page(request, "try.html", 503, composer=composer, error=str(err),
-                        limit_mb=settings.max_upload_bytes / 2**20)
+            return page(
+                request, "try.html", 503, composer=composer, error=str(err), limit_mb=settings.max_upload_bytes / 2**20
+            )
         stem = Path(name).stem or "picture"
         result = {
-            "name": name, "category": piece.category, "seconds": len(piece.wave) / piece.rate, "rate": piece.rate,
-            "audio": data_uri(piece.wav, "audio/wav"), "mel": data_uri(piece.mel_png, "image/png"),
+            "name": name,
+            "category": piece.category,
+            "seconds": len(piece.wave) / piece.rate,
+            "rate": piece.rate,
+            "audio": data_uri(piece.wav, "audio/wav"),
+            "mel": data_uri(piece.mel_png, "image/png"),
             "download": f"{stem}.wav",
         }
         return page(request, "try.html", composer=composer, result=result, limit_mb=settings.max_upload_bytes / 2**20)
@@ -129,7 +140,10 @@ def create_app(settings: Settings) -> Starlette:
     async def listen(request: Request) -> Response:
         if request.method == "POST":
             form = await request.form(max_files=0, max_fields=4)
-            name = " ".join(str(form.get("name", "")).split())[:60] or f"anonymous-{random.SystemRandom().randrange(16**6):06x}"
+            name = (
+                " ".join(str(form.get("name", "")).split())[:60]
+                or f"anonymous-{random.SystemRandom().randrange(16**6):06x}"
+            )
             response = RedirectResponse("/listen/trial", status_code=303)
             response.set_cookie(RATER_COOKIE, name, max_age=30 * 86400, httponly=True, samesite="lax")
             return response
@@ -151,8 +165,15 @@ def create_app(settings: Settings) -> Starlette:
             return page(request, "done.html", rater=rater, done=done)
         token = await run_in_threadpool(ratings.new_trial, settings.ratings, rater, *pair, samples.experiment)
         note = {"1": "Saved. Next trial:", "again": "That trial was already rated (another tab?). Next trial:"}
-        return page(request, "trial.html", rater=rater, token=token, done=done, total=total,
-                    note=note.get(request.query_params.get("saved", "")))
+        return page(
+            request,
+            "trial.html",
+            rater=rater,
+            token=token,
+            done=done,
+            total=total,
+            note=note.get(request.query_params.get("saved", "")),
+        )
 
     async def rate(request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=8)
@@ -160,8 +181,13 @@ def create_app(settings: Settings) -> Starlette:
         try:
             scores = {column: int(form.get(column, "")) for column in SCALE_TEXT}
         except ValueError:
-            return page(request, "message.html", 400, message="Please choose a score from 1 to 5 on all three scales.",
-                        back=True)
+            return page(
+                request,
+                "message.html",
+                400,
+                message="Please choose a score from 1 to 5 on all three scales.",
+                back=True,
+            )
         try:
             saved = await run_in_threadpool(ratings.record_rating, settings.ratings, token, scores, settings.commit_id)
         except ValueError as err:
@@ -184,8 +210,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        state["composer"] = Composer(settings.models, settings.params, settings.level, settings.device,
-                                     settings.max_waiting)
+        state["composer"] = Composer(
+            settings.models, settings.params, settings.level, settings.device, settings.max_waiting
+        )
         try:
             yield
         finally:

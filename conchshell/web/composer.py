@@ -38,8 +38,14 @@ class Busy(ConchError):
 class Composer:
     """`await compose(picture uint8 [S,S,3]) -> Piece`, queued; `state` is loading | ready | an error line."""
 
-    def __init__(self, models: str | os.PathLike, params: str | os.PathLike, level: str | None = None,
-                 device: str = "cpu", max_waiting: int = 32):
+    def __init__(
+        self,
+        models: str | os.PathLike,
+        params: str | os.PathLike,
+        level: str | None = None,
+        device: str = "cpu",
+        max_waiting: int = 32,
+    ):
         self.models, self.params = Path(models), Path(params)
         self.level, self.device, self.max_waiting = level, device, max_waiting
         self.state = "loading"
@@ -58,7 +64,9 @@ class Composer:
             if not Path(self.models).is_dir():
                 raise ConchError(f"{self.models}: models folder not found (run `dvc repro`, or give --models DIR)")
             checkpoint, seed, arch = pipeline_settings(self.params)
-            self._pipeline = runtime.load(self.models, self.level, self.device, checkpoint, seed, arch)  # ONNX Runtime where it can
+            self._pipeline = runtime.load(
+                self.models, self.level, self.device, checkpoint, seed, arch
+            )  # ONNX Runtime where it can
             self._seed, self.image_size, self.state = seed, self._pipeline.image_size, "ready"
         except ConchError as err:
             self.state = str(err)
@@ -86,7 +94,13 @@ class Composer:
         wave = waves[0]
         rate = self._pipeline.sample_rate
         category = self._pipeline.categories[int(labels[0])]
-        return Piece(category, wave, rate, wav_bytes(wave, rate), spectrogram_png(wave, rate, f"{category}, {len(wave) / rate:.0f} s"))
+        return Piece(
+            category,
+            wave,
+            rate,
+            wav_bytes(wave, rate),
+            spectrogram_png(wave, rate, f"{category}, {len(wave) / rate:.0f} s"),
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -58,12 +58,17 @@ def table(summary: dict) -> pd.DataFrame:
         for column, name in SCALES:
             cell = scales[column]
             mos, half = cell["mos"], cell["ci95"]
-            rows.append({
-                "label": f"{system} {name}", "system": system, "scale": name, "mos": mos,
-                "ci95_low": None if half is None else round(mos - half, 6),
-                "ci95_high": None if half is None else round(mos + half, 6),
-                "n": cell["n"],
-            })
+            rows.append(
+                {
+                    "label": f"{system} {name}",
+                    "system": system,
+                    "scale": name,
+                    "mos": mos,
+                    "ci95_low": None if half is None else round(mos - half, 6),
+                    "ci95_high": None if half is None else round(mos + half, 6),
+                    "n": cell["n"],
+                }
+            )
     return pd.DataFrame(rows, columns=["label", "system", "scale", "mos", "ci95_low", "ci95_high", "n"])
 
 

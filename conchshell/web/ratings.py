@@ -135,7 +135,9 @@ def record_rating(path: str | os.PathLike, token: str, scores: dict[str, int], c
     return True
 
 
-def rated_pairs(path: str | os.PathLike, experiment: str) -> tuple[set[tuple[str, str, str]], dict[tuple[str, str], int]]:
+def rated_pairs(
+    path: str | os.PathLike, experiment: str
+) -> tuple[set[tuple[str, str, str]], dict[tuple[str, str], int]]:
     """For `experiment`: the (rater, sample, system) triples already rated, and ratings per (sample, system)."""
     db = sqlite3.connect(path, timeout=30.0)
     try:

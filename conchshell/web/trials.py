@@ -46,8 +46,9 @@ class SamplePool:
     def audio(self, sample: str, system: str) -> Path:
         return self.samples_dir / f"{sample}_{system}.wav"
 
-    def next_pair(self, rater: str, rated: set[tuple[str, str, str]], counts: dict[tuple[str, str], int],
-                  rng: random.Random) -> tuple[str, str] | None:
+    def next_pair(
+        self, rater: str, rated: set[tuple[str, str, str]], counts: dict[tuple[str, str], int], rng: random.Random
+    ) -> tuple[str, str] | None:
         """A random (sample, system) this rater has not rated, among the least-rated ones; None when done."""
         left = [(s, system) for s in self.ids for system in SYSTEMS if (rater, s, system) not in rated]
         if not left:

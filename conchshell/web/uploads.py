@@ -65,5 +65,6 @@ def decode_picture(data: bytes, name: str, size: int, max_pixels: int = MAX_PIXE
 def _bomb(name: str, dims: str, max_pixels: int) -> UploadRefused:
     return UploadRefused(
         f"{name}: refused, {dims} is more than {max_pixels / 1e6:.0f} megapixels "
-        "(a decompression bomb, or simply too big: scale it down first)", status=413
+        "(a decompression bomb, or simply too big: scale it down first)",
+        status=413,
     )

@@ -23,7 +23,6 @@ from conchshell.io import check_state_dict, load_torch, save_torch
 from conchshell.models.jukebox.presets import merge_hps, preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 
-
 #: Jukebox saves its hps as `jukebox.hparams.Hyperparams`, a dict subclass: read it as a plain dict.
 _SAFE_GLOBALS = [(dict, "jukebox.hparams.Hyperparams")]
 
@@ -40,7 +39,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     bad_key = next((k for k in ckpt["model"] if not isinstance(k, str)), None)
     if bad_key is not None:
         raise ConchError(f"{path}: `model` state dict has a key that is not a name ({_show(bad_key)})")
-    for key, types, allowed in (("hps", dict, "a dict"), ("preset", str, "a string"), ("sample_rate", int, "an integer")):
+    for key, types, allowed in (
+        ("hps", dict, "a dict"),
+        ("preset", str, "a string"),
+        ("sample_rate", int, "an integer"),
+    ):
         if ckpt.get(key) is not None and (not isinstance(ckpt[key], types) or isinstance(ckpt[key], bool)):
             raise ConchError(f"{path}: field `{key}` is a {type(ckpt[key]).__name__}, not {allowed}")
     if ckpt.get("sample_rate") is not None and not 1000 <= ckpt["sample_rate"] <= 384000:
@@ -85,7 +88,9 @@ def check_hps(hps: dict, path: str | os.PathLike) -> None:
     for key, (ok, allowed) in LEVEL_RULES.items():
         values = hps.get(key)
         if not isinstance(values, list) or len(values) != hps["levels"] or not all(ok(v) for v in values):
-            raise ConchError(f"{path}: hps.{key}: {_show(values)} is not a list of {hps['levels']} values, each {allowed}")
+            raise ConchError(
+                f"{path}: hps.{key}: {_show(values)} is not a list of {hps['levels']} values, each {allowed}"
+            )
     biggest = max(hps["hvqvae_multipliers"])
     if int(hps["width"] * biggest) > MAX_LEVEL_WIDTH or int(hps["depth"] * biggest) > MAX_LEVEL_DEPTH:
         raise ConchError(
@@ -112,7 +117,11 @@ def load_state_strict(model: VQVAE, state: dict, path: str | os.PathLike) -> Non
 
 
 def build_from_checkpoint(
-    ckpt: dict, path: str | os.PathLike, preset: str = "jukebox-5b", name: str | None = None, sample_rate: int | None = None
+    ckpt: dict,
+    path: str | os.PathLike,
+    preset: str = "jukebox-5b",
+    name: str | None = None,
+    sample_rate: int | None = None,
 ) -> VQVAE:
     """A VQVAE with hps from the file's `hps` (when present) over `preset`, weights loaded strictly.
 

@@ -1,4 +1,7 @@
-"""The audio-rate view of a VQ-VAE that the GAN and evaluation use (16 kHz waveforms [B, T]).
+"""The audio-rate view of a VQ-VAE that the GAN and evaluation use (waveforms [B, T] at the audio spec's rate).
+
+Levels are named as the paper names them (`high`, `low`, `deep`: conchshell.config.LEVELS); the codec is where
+a name becomes a Jukebox level index (an index is accepted too), and where frame counts come from (`frames`).
 
 When the model runs at another rate than the audio, waveforms are resampled on the way in and back on
 the way out (torchaudio, differentiable). Inputs are right-padded with zeros to a multiple of the top
@@ -14,22 +17,33 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import nn
 
+from conchshell.audio_spec import PAPER
+from conchshell.config import LEVELS
 from conchshell.models.jukebox.vqvae import VQVAE
 
 
 class JukeboxCodec(nn.Module):
     """Wraps `vqvae` (running at `model_rate`) for waveforms at `audio_rate`."""
 
-    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = 16000):
+    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = PAPER.rate):
         super().__init__()
         self.vqvae = vqvae
         self.model_rate = int(model_rate)
         self.audio_rate = int(audio_rate)
         self.levels = vqvae.levels
 
-    def hop(self, level: int) -> int:
+    @staticmethod
+    def index(level: str | int) -> int:
+        """The Jukebox level index of a level name (high → 2, low → 1, deep → 0); an index is returned as is."""
+        return LEVELS[level] if isinstance(level, str) else int(level)
+
+    def hop(self, level: str | int) -> int:
         """Model-rate samples per latent frame of `level`."""
-        return self.vqvae.hop_lengths[level]
+        return self.vqvae.hop_lengths[self.index(level)]
+
+    def codebook(self, level: str | int) -> torch.Tensor:
+        """`level`'s codebook entries [l_bins, emb]."""
+        return self.vqvae.bottleneck.level_blocks[self.index(level)].k
 
     def _model_samples(self, num_samples: int) -> int:
         """Model-rate length of `num_samples` audio-rate samples, padded to a multiple of the top hop."""
@@ -37,11 +51,11 @@ class JukeboxCodec(nn.Module):
         top = self.hop(self.levels - 1)
         return math.ceil(n / top) * top
 
-    def frames(self, level: int, num_samples: int) -> int:
-        """Latent frames of `level` for `num_samples` audio-rate samples (1000/4000/16000 for 8 s at 16k)."""
+    def frames(self, level: str | int, num_samples: int) -> int:
+        """Latent frames of `level` for `num_samples` audio-rate samples (8 s at 16 kHz: 1000 / 4000 / 16 k at levels 2 / 1 / 0)."""
         return self._model_samples(num_samples) // self.hop(level)
 
-    def samples_per_frame(self, level: int) -> float:
+    def samples_per_frame(self, level: str | int) -> float:
         """Audio-rate samples per latent frame of `level`."""
         return self.hop(level) * self.audio_rate / self.model_rate
 
@@ -73,15 +87,15 @@ class JukeboxCodec(nn.Module):
         return self.vqvae.encode(self._to_model(wave))
 
     def quantise(
-        self, z: torch.Tensor, level: int, straight_through: bool = True
+        self, z: torch.Tensor, level: str | int, straight_through: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """z [B, emb, T_L] → (z_q [B, emb, T_L], codes long [B, T_L]); straight-through gradient."""
-        return self.vqvae.quantise(z, level, straight_through)
+        return self.vqvae.quantise(z, self.index(level), straight_through)
 
-    def decode(self, z_q: torch.Tensor, level: int, num_samples: int | None = None) -> torch.Tensor:
+    def decode(self, z_q: torch.Tensor, level: str | int, num_samples: int | None = None) -> torch.Tensor:
         """Level `level`'s decoder (differentiable): z_q [B, emb, T_L] → wave [B, T_audio]."""
-        return self._to_audio(self.vqvae.decode_latent(z_q, level), num_samples)
+        return self._to_audio(self.vqvae.decode_latent(z_q, self.index(level)), num_samples)
 
-    def decode_codes(self, codes: torch.Tensor, level: int, num_samples: int | None = None) -> torch.Tensor:
+    def decode_codes(self, codes: torch.Tensor, level: str | int, num_samples: int | None = None) -> torch.Tensor:
         """codes long [B, T_L] → wave [B, T_audio]."""
-        return self._to_audio(self.vqvae.decode(codes, level), num_samples)
+        return self._to_audio(self.vqvae.decode(codes, self.index(level)), num_samples)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from conchshell.audio_spec import PAPER
 from conchshell.errors import ConchError
 
 JUKEBOX_5B: dict = {
@@ -51,7 +52,7 @@ ARCH_KEYS = (
 )
 
 
-def preset_hps(name: str, width: int = 16, depth: int = 3, l_bins: int = 256, sr: int = 16000) -> dict:
+def preset_hps(name: str, width: int = 16, depth: int = 3, l_bins: int = 256, sr: int = PAPER.rate) -> dict:
     """The hps dict of preset `name`; `width`, `depth`, `l_bins`, `sr` apply to `demo` only."""
     if name == "jukebox-5b":
         return copy.deepcopy(JUKEBOX_5B)

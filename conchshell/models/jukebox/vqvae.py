@@ -8,7 +8,7 @@ Waveforms use Jukebox's layout [B, T, 1]; latents are [B, emb_width, T / hop_L].
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
