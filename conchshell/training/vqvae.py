@@ -102,7 +102,9 @@ def level_losses(
 
 
 @torch.inference_mode()
-def evaluate_vqvae(model: VQVAE, waves: np.ndarray, batch_size: int = 2, sample_rate: int = 16000) -> dict[str, float]:
+def evaluate_vqvae(
+    model: VQVAE, waves: np.ndarray, batch_size: int = 2, sample_rate: int = PAPER.rate
+) -> dict[str, float]:
     """Per-level scores of the reconstructions of whole clips waves [N, T]: the decoder's ceilings.
 
     recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (as `conchshell.evaluation` scores
