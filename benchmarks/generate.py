@@ -81,7 +81,7 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
     codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
-    frames = codec.frames(level, num_samples)
+    frames = codec.frames(LEVELS[level], num_samples)  # an index: older revisions' codecs take no names
     width = getattr(i3d, "feature_dim", 2048)
     g_config = generator_config(
         level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes
