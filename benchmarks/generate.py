@@ -159,7 +159,7 @@ def steps(
 ) -> dict[str, tuple]:
     """Step name → (callable timed, eager callable, its input args) on `pictures`; each step's input is the
     previous output. With backend auto, the timed callables are the fast path's (when this revision has one)."""
-    branch, level = pipeline.branch, pipeline.level_index
+    branch, level = pipeline.branch, LEVELS[pipeline.level]  # an index: older revisions' codecs take no names
 
     def tcnn(x):
         h = branch.preprocess(x)

@@ -59,7 +59,7 @@ class _Exported(nn.Module):
         x = pictures.permute(0, 3, 1, 2).float() / 255.0  # as conchshell.data.images.to_tensor
         st, probs = p.branch(x)
         label = probs.argmax(-1)
-        return synthesise(p.generator, p.codec, p.level_index, st, label, p.num_samples), label, st, probs
+        return synthesise(p.generator, p.codec, p.level, st, label, p.num_samples), label, st, probs
 
 
 def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:

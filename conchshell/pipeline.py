@@ -24,7 +24,6 @@ from torch import nn
 
 from conchshell.audio_spec import PAPER, AudioSpec
 from conchshell.checkpoints import check_i3d, gan_path, load_generator, load_tcnn, load_vqvae
-from conchshell.config import LEVELS
 from conchshell.data.images import to_tensor
 from conchshell.errors import ConchError
 from conchshell.models.generator import Generator
@@ -82,7 +81,6 @@ class Pipeline(nn.Module):
         self.generator = fold_weight_norm(generator)
         self.codec = codec
         self.level = level
-        self.level_index = LEVELS[level]
         self.categories = list(categories)
         self.image_size = int(image_size)
         self.num_samples = int(num_samples)
@@ -93,7 +91,7 @@ class Pipeline(nn.Module):
     def forward(self, pictures: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         st, probs = self.branch(pictures)
         label = probs.argmax(-1)
-        wave = synthesise(self.generator, self.codec, self.level_index, st, label, self.num_samples)
+        wave = synthesise(self.generator, self.codec, self.level, st, label, self.num_samples)
         return wave, label
 
     @torch.inference_mode()

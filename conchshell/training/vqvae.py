@@ -107,8 +107,8 @@ def evaluate_vqvae(
 ) -> dict[str, float]:
     """Per-level scores of the reconstructions of whole clips waves [N, T]: the decoder's ceilings.
 
-    recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (as `conchshell.evaluation` scores
-    generated pieces), rms_ratio_L (RMS of the reconstructions / RMS of the clips: 1 = loudness kept)
+    recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (`conchshell.pair_metrics`, as the
+    evaluation scores generated pieces), rms_ratio_L (RMS of the reconstructions / RMS of the clips: 1 = loudness kept)
     and codebook_usage_L (share of the codes used).
     """
     was_training = model.training
