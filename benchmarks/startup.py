@@ -1,7 +1,7 @@
 """Start-up of `conchshell generate`: the one-picture command's wall time against its pure compute time.
 
-    uv run python benchmarks/startup.py [--models models] [--params params.yaml] [--picture P] [--threads 2]
-                                        [--repeats 5] [--backend auto|eager]
+    uv run python benchmarks/startup.py [--models models | --size paper] [--params params.yaml] [--picture P]
+                                        [--threads 2] [--repeats 5] [--backend auto|eager] [--bytecode cached|off]
 
 A: `conchshell generate P -o out.wav --overwrite` in a fresh process, wall seconds (Python start, imports, the
    models' identity, session set-up or model loading, reading the picture, compute, writing the wav).
@@ -10,6 +10,17 @@ Timed interleaved (A B A B …, `--repeats` rounds) after one warm-up command (w
 ONNX bundle when it is missing; its time is printed apart). Prints the medians and the ratio A / B — issue 15
 asks for at most 2 — and, from one more fresh process, where the command's time goes (imports, model identity,
 session set-up, picture, compute, wav), and the wall time of `conchshell --help` (at most 1.5 s).
+
+Models: the trained ones in `--models` (the demo: level low, demo-size G, 0.6 s of compute here), or with
+`--size paper` the issue's acceptance set-up: random weights at the Deep level with the paper-size G (written to
+a temporary models folder and exported into a temporary ONNX cache, in the sizes `benchmarks/generate.py`
+times; params.yaml's I3D and VQ-VAE).
+
+Bytecode: `cached` (the default) runs the commands as Python does by default, compiling each module once and
+reusing its bytecode — here into a private folder (PYTHONPYCACHEPREFIX), so the benchmark writes nothing into the
+environment, and even where the environment sets PYTHONDONTWRITEBYTECODE. `off` keeps the environment as it is:
+with PYTHONDONTWRITEBYTECODE set (as on this project's sandbox), every run compiles numpy, Pillow, PyYAML … from
+source again, about 0.2 s here.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ checkpoint, seed, arch = pipeline_settings(__import__("pathlib").Path(params))
 cache = runtime.default_cache_dir()
 key = runtime.models_key(models, None, checkpoint, seed, arch, cache)
 t.append(time.perf_counter())
-pipeline = runtime.load(models, None, "cpu", checkpoint, seed, arch, backend)
+pipeline = runtime.load(models, None, "cpu", checkpoint, seed, arch, backend, prepack=1 >= runtime.PREPACK_FROM)
 t.append(time.perf_counter())
 x = read_picture(picture, pipeline.image_size)[None]
 t.append(time.perf_counter())
@@ -111,6 +122,46 @@ def default_picture() -> Path:
     return images[0]
 
 
+def write_random_models(folder: Path, params: Path, level: str = "deep", size: str = "paper") -> None:
+    """models/tcnn.pt, vqvae.pt and gan.pt with random weights: G of `level` in `size`, the TCNN, I3D and
+    VQ-VAE params.yaml names (seeded, so every run times the same models)."""
+    import torch
+
+    from conchshell.audio_spec import PAPER
+    from conchshell.checkpoints import i3d_identity, save_tcnn, save_vqvae
+    from conchshell.config import load_config
+    from conchshell.io import save_torch
+    from conchshell.models.generator import build_generator, generator_config
+    from conchshell.models.i3d import build_i3d
+    from conchshell.models.jukebox.codec import JukeboxCodec
+    from conchshell.models.jukebox.presets import preset_hps
+    from conchshell.models.jukebox.vqvae import VQVAE
+    from conchshell.models.tcnn import TCNN
+
+    cfg, categories = load_config(params), [f"category{i}" for i in range(6)]
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    save_tcnn(folder / "tcnn.pt", TCNN(cfg.image_encoder, len(categories)), [0.5] * 3, [0.25] * 3, categories, 224)
+    v = cfg.vqvae
+    vqvae = VQVAE(preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate))
+    save_vqvae(vqvae, folder / "vqvae.pt", v.preset, v.sample_rate)
+    i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
+    frames = JukeboxCodec(vqvae, v.sample_rate, PAPER.rate).frames(level, PAPER.samples)
+    g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories))
+    gan = {
+        "level": level,
+        "generator": build_generator(g_config).state_dict(),
+        "generator_config": g_config,
+        "categories": categories,
+        "config": {},
+        "step": 0,
+        "i3d": i3d_identity(i3d, cfg.i3d.checkpoint, cfg.seed),
+        "audio_rate": PAPER.rate,
+        "seconds": PAPER.seconds,
+    }
+    save_torch(gan, folder / "gan.pt")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="models")
@@ -119,11 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backend", choices=("auto", "eager"), default="auto")
+    parser.add_argument("--size", choices=("paper",), default=None, help="random Deep models, paper-size G")
+    parser.add_argument("--bytecode", choices=("cached", "off"), default="cached")
     args = parser.parse_args(argv)
     args.picture = (args.picture or default_picture()).resolve()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
     with tempfile.TemporaryDirectory(prefix="conchshell-startup-") as tmp:
         out = Path(tmp) / "out.wav"
+        if args.bytecode == "cached":
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        if args.size == "paper":  # its own ONNX cache too: the user's keeps its bundles
+            args.models, env["CONCHSHELL_CACHE"] = str(Path(tmp) / "models"), str(Path(tmp) / "onnx")
+            write_random_models(Path(args.models), Path(args.params))
         first = timed(command(args, out), env)
         print(f"warm-up command (exports the ONNX bundle when missing): {first:.2f} s", file=sys.stderr)
         warm = subprocess.Popen(
@@ -156,9 +215,15 @@ def main(argv: list[str] | None = None) -> int:
         breakdown = json.loads(phases.stdout.strip().splitlines()[-1])
         help_walls = [timed([sys.executable, "-m", "conchshell.cli", "--help"], env) for _ in range(3)]
     wall, compute = statistics.median(walls), statistics.median(computes)
+    models = "random Deep models, paper-size G" if args.size else f"models {args.models}"
+    bytecode = {
+        "cached": "bytecode cached",
+        "off": "bytecode "
+        + ("compiled every run" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "as the environment"),
+    }
     print(
-        f"{args.picture.name}, {args.threads} threads, backend {args.backend} ({backend}), "
-        f"{args.repeats} interleaved rounds"
+        f"{args.picture.name}, {models}, {args.threads} threads, backend {args.backend} ({backend}), "
+        f"{bytecode[args.bytecode]}, {args.repeats} interleaved rounds"
     )
     print(f"  command wall      {wall:6.2f} s   (runs: {' '.join(f'{w:.2f}' for w in walls)})")
     print(f"  pure compute      {compute:6.2f} s   (runs: {' '.join(f'{c:.2f}' for c in computes)})")

@@ -118,7 +118,8 @@ def run_generate(args: argparse.Namespace) -> int:
             raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
-    pipeline = runtime.load(args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
+    settings = (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
+    pipeline = runtime.load(*settings, prepack=len(pictures) >= runtime.PREPACK_FROM)
     postprocess = None
     if args.denoise:
         from conchshell.denoise import denoise

@@ -6,12 +6,14 @@
 
 A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.fast.export_bundle` wrote,
 batch size free), meta.json (level, categories, image_size, sample_rate, num_samples) and, once a session has
-been built on this kind of CPU, pipeline.opt-<cpu>.onnx: the graph after ONNX Runtime's optimisations, whose
-layouts are CPU-specific (hence the CPU fingerprint in the name), loaded with no further optimisation. The key
-names the models' identity: the sha256 of models/tcnn.pt, vqvae.pt and the generator file, the I3D settings
-(arch, the checkpoint file's sha256 or the seed), the source of the model code and the torch / onnxruntime
-versions. So `conchshell generate` with a bundle present imports numpy, Pillow, soundfile and onnxruntime but
-not torch (2.6 s here); the first run with new models pays torch, loading and the export, once.
+been built on this kind of CPU, opt-<cpu>/: the graph after ONNX Runtime's optimisations, whose layouts are
+CPU-specific (hence the CPU fingerprint in the name), its weights in an external file (pipeline.data) that
+ONNX Runtime maps into memory instead of parsing, loaded with no further optimisation. The key names the
+models' identity: the sha256 of models/tcnn.pt, vqvae.pt and the generator file, the I3D settings (arch, the
+checkpoint file's sha256 or the seed), the source of the model code and the torch / onnxruntime versions. So
+`conchshell generate` with a bundle present imports numpy, Pillow, soundfile and onnxruntime but not torch
+(2.6 s here); the first run with new models pays torch, loading and the export, once. The cache keeps the
+`KEEP_BUNDLES` bundles used last (a paper-size bundle is about 0.9 GB) and deletes older ones when it adds one.
 
 File hashes are cached in `<cache>/file-hashes.json` keyed by (path, size, mtime_ns, inode), as DVC's state
 database does, so a 30 MB checkpoint is hashed once, not on every run.
@@ -34,7 +36,12 @@ from conchshell.io import atomic_path, file_sha256
 
 #: Bumped when the exported graph changes meaning (invalidates every bundle).
 EXPORT_VERSION = 2
-GRAPH, META = "pipeline.onnx", "meta.json"
+GRAPH, META, WEIGHTS = "pipeline.onnx", "meta.json", "pipeline.data"
+#: Bundles the cache keeps (the ones used last); older ones are deleted when a new one is exported.
+KEEP_BUNDLES = 3
+#: Pictures from which weight pre-packing pays for its set-up: at the paper sizes it costs 0.43 s once and saves
+#: 0.018 s a picture (`OrtPipeline`); a one-picture command is 35 % faster without it.
+PREPACK_FROM = 24
 #: Sources whose code is traced into the graph: a change to any of them makes a new bundle.
 GRAPH_SOURCES = ("models", "pipeline.py", "checkpoints.py", "fast.py")
 PACKAGE = Path(__file__).resolve().parent
@@ -198,16 +205,16 @@ class OrtPipeline:
     """`run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` by one ONNX Runtime session.
 
     Attributes as `conchshell.pipeline.Pipeline`'s: level, categories, image_size, sample_rate, num_samples.
-    Session set-up, measured on the demo models (level low, 2 threads, fresh processes, interleaved rounds, a
-    loaded machine): 0.39–0.41 s from pipeline.onnx with every optimisation on; 0.30–0.32 s from the graph saved
-    after ORT_ENABLE_ALL, loaded with optimisations off (kept: the first session on a CPU writes it); 0.34–0.37 s
-    with weight pre-packing off (not kept); ORT_ENABLE_EXTENDED saved, ALL on load, 0.15 vs 0.17 s unloaded (not
-    kept). Compute was the same in all (2.1–2.3 s there).
+    `prepack=False` skips ONNX Runtime's weight pre-packing: set-up is then a memory map of the weights, each
+    picture a little slower (`PREPACK_FROM`). Session set-up at the Deep level with the paper-size G (a 427 MB
+    graph; fresh processes, interleaved, 2 threads): 1.09 s from the optimised graph in one file, 0.46 s with its
+    weights in a mapped file (kept), 0.03 s without pre-packing; compute 0.68 s a picture, 2.7 % more without
+    pre-packing. Loading pipeline.onnx with every optimisation instead of the saved graph costs more again.
     """
 
     backend = "onnxruntime"
 
-    def __init__(self, folder: str | os.PathLike, threads: int | None = None):
+    def __init__(self, folder: str | os.PathLike, threads: int | None = None, prepack: bool = True):
         import onnxruntime as ort
 
         self.folder = Path(folder)
@@ -223,6 +230,8 @@ class OrtPipeline:
         options.intra_op_num_threads = default_threads() if threads is None else threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: its note that saved layouts are CPU-specific is handled here
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         self.session = _session(ort, self.folder, options)
 
     def outputs(self, pictures: np.ndarray) -> dict[str, np.ndarray]:
@@ -253,21 +262,23 @@ def cpu_fingerprint() -> str:
 
 def _session(ort, folder: Path, options):
     """A session on the CPU-specific optimised graph when this CPU has one; else on pipeline.onnx with every
-    optimisation, saving the optimised graph (through a temporary name) for the next process."""
-    optimised = folder / f"pipeline.opt-{cpu_fingerprint()}.onnx"
+    optimisation, saving the optimised graph and its weights (through a temporary folder) for the next process."""
+    optimised = folder / f"opt-{cpu_fingerprint()}"
     providers = ["CPUExecutionProvider"]
-    if optimised.is_file():
+    if (optimised / GRAPH).is_file():
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        return ort.InferenceSession(str(optimised), options, providers=providers)
+        return ort.InferenceSession(str(optimised / GRAPH), options, providers=providers)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS)
+    options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     try:
         with atomic_path(optimised) as tmp:
-            options.optimized_model_filepath = str(tmp)
-            session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
-    except OSError:  # a read-only cache: only the next process's start-up pays
+            tmp.mkdir()
+            options.optimized_model_filepath = str(tmp / GRAPH)
+            return ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+    except (OSError, ConchError):  # a read-only cache, or another process saved it first: it is not needed now
         options.optimized_model_filepath = ""
-        session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
-    return session
+        return ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
 
 
 def write_meta(folder: Path, meta: BundleMeta) -> None:
@@ -285,12 +296,14 @@ def load(
     i3d_arch: str = "inception",
     backend: str = "auto",
     cache_dir: str | os.PathLike | None = None,
+    prepack: bool = True,
 ):
     """The pipeline `conchshell generate` runs: OrtPipeline from the models' bundle (exported first when missing),
     else — backend eager, a CUDA device, ONNX Runtime missing or failing — the eager `Pipeline`.
 
     With the bundle present nothing imports torch. Model errors are ConchErrors either way (the export loads
-    the models through `conchshell.pipeline.load_pipeline`, which checks them).
+    the models through `conchshell.pipeline.load_pipeline`, which checks them). `prepack`: as `OrtPipeline`'s
+    (a long-lived server keeps it; a command for fewer than PREPACK_FROM pictures starts faster without).
     """
     settings = (models_dir, level, device, i3d_checkpoint, i3d_seed, i3d_arch)
     usable = device == "cpu" and onnxruntime_available()
@@ -313,7 +326,8 @@ def load(
         if folder is None:
             return eager
     try:
-        pipeline = OrtPipeline(folder)
+        pipeline = OrtPipeline(folder, prepack=prepack)
+        os.utime(folder / META)  # the cache keeps the bundles used last
     except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
         fallback_note("the pipeline", err)
         from conchshell.pipeline import load_pipeline
@@ -334,10 +348,23 @@ def _export(eager, folder: Path) -> Path | None:
 
     print(f"note: exporting the models for ONNX Runtime, once (cached in {folder.parent})", file=sys.stderr)
     try:
-        return export_bundle(eager, folder)
+        folder = export_bundle(eager, folder)
     except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead
         fallback_note("the pipeline", err)
         return None
+    prune(folder.parent, keep=KEEP_BUNDLES)
+    return folder
+
+
+def prune(cache_dir: Path, keep: int = KEEP_BUNDLES) -> list[Path]:
+    """Delete all but the `keep` bundles of `cache_dir` used last (by meta.json's mtime); returns the deleted."""
+    import shutil
+
+    bundles = [meta.parent for meta in cache_dir.glob(f"*/{META}") if not meta.parent.name.startswith(".")]
+    bundles.sort(key=lambda folder: (folder / META).stat().st_mtime_ns, reverse=True)
+    for folder in bundles[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return bundles[keep:]
 
 
 def fallback_note(what: str, err: Exception) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,10 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
     one_wave, one_label = quick.run(x[1:2])  # the same graph takes any batch size
     assert close(one_wave, wave[1:2]) and one_label.tolist() == label[1:2].tolist()
     (bundle,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    optimised = f"pipeline.opt-{runtime.cpu_fingerprint()}.onnx"  # written by the first session on this CPU
-    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "pipeline.onnx", optimised]
+    optimised = f"opt-{runtime.cpu_fingerprint()}"  # written by the first session on this CPU
+    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", optimised, "pipeline.onnx"]
+    assert sorted(p.name for p in (bundle / optimised).iterdir()) == ["pipeline.data", "pipeline.onnx"]
+    assert (bundle / optimised / "pipeline.data").stat().st_size > (bundle / optimised / "pipeline.onnx").stat().st_size
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["level"] == pipeline.level and meta["num_samples"] == pipeline.num_samples
 
@@ -75,9 +78,11 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
     monkeypatch.setattr(torch.onnx, "export", no_export)
     again_wave, again_label = FastPipeline(pipeline, "onnxruntime", tmp_path).run(x)  # from the optimised graph
     assert close(again_wave, wave) and np.array_equal(again_label, label)
-    (bundle / optimised).unlink()
+    unpacked = runtime.OrtPipeline(bundle, threads=1, prepack=False).run(x)  # a one-picture command's session
+    assert close(unpacked[0], wave) and np.array_equal(unpacked[1], label)
+    shutil.rmtree(bundle / optimised)
     assert close(FastPipeline(pipeline, "auto", tmp_path).run(x)[0], wave)  # written again, through a temporary name
-    assert (bundle / optimised).is_file() and not list(bundle.glob(".*.tmp"))
+    assert (bundle / optimised / "pipeline.data").is_file() and not list(bundle.glob(".*.tmp"))
 
 
 @needs_ort
@@ -115,6 +120,27 @@ def test_bundle_knows_its_level(models, tmp_path):
     runtime.load(models, cache_dir=tmp_path)  # exports
     with pytest.raises(ConchError, match="generator was trained for level high, not low"):
         runtime.load(models, level="low", cache_dir=tmp_path)
+
+
+def test_cache_keeps_the_bundles_used_last(models, tmp_path):
+    """An export deletes all but the KEEP_BUNDLES bundles used last; a load marks its bundle used."""
+    for age, name in enumerate(["new", "recent", "old", "older", "oldest"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text("{}")
+        os.utime(tmp_path / name / "meta.json", ns=(10**18 - age * 10**9,) * 2)
+    (tmp_path / ".writing.tmp").mkdir()  # another process's export, not yet renamed: never touched
+    (tmp_path / ".writing.tmp" / "meta.json").write_text("{}")
+    assert sorted(p.name for p in runtime.prune(tmp_path, keep=3)) == ["older", "oldest"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".writing.tmp", "new", "old", "recent"]
+    if runtime.onnxruntime_available():
+        runtime.load(models, cache_dir=tmp_path)  # exports one more: the oldest two go
+        key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(
+            [".writing.tmp", key, "new", "recent"]
+        )
+        os.utime(tmp_path / key / "meta.json", ns=(0, 0))
+        runtime.load(models, cache_dir=tmp_path)
+        assert (tmp_path / key / "meta.json").stat().st_mtime > 10**6  # used now
 
 
 def test_eager_when_onnxruntime_is_missing(pipeline, models, tmp_path, monkeypatch, capsys):
