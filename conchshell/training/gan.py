@@ -32,7 +32,7 @@ import os
 import random
 import sys
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,14 +100,6 @@ def _check_finite(loss: torch.Tensor, who: str, step: int, saved: int, ckpt: Pat
         f"gan: non-finite {who} loss ({float(loss.detach()):.4g} on rank {env.rank}) at step {step + 1}; stopped before "
         f"updating or saving ({ckpt} holds step {saved}); lower gan.lr_g / gan.lr_d or check the feature caches"
     )
-
-
-def _descend(loss: torch.Tensor, optimiser, who: str, step: int, saved: int, ckpt: Path, env: Dist) -> None:
-    """One optimiser step on `loss`, after every rank agrees it is finite (`_check_finite`)."""
-    _check_finite(loss, who, step, saved, ckpt, env)
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
 
 
 # -- models, losses, optimisers ------------------------------------------------------------------------
@@ -404,18 +396,14 @@ def train_gan(
         else None
     )
     last: dict[str, float] = {}
-    saved = start
+    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start)
     bar = tqdm(
         range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main, initial=start, total=gan.steps
     )
     try:
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
-            if step < gan.warmup_steps:
-                last = _warmup_step(g, loss_fn, batch, bank, opts[0], autocast, cfg.seed, step, saved, ckpt_path, env)
-                scheds[0].step()
-            else:
-                last = _gan_step(g, d, loss_fn, batch, opts, scheds, autocast, cfg.seed, step, saved, ckpt_path, env)
+            last = steps.warmup(batch, bank, step) if step < gan.warmup_steps else steps.adversarial(batch, step)
             done = step + 1
             if env.main and (done % gan.log_every == 0 or done == gan.steps):
                 lrs = {"lr_g": scheds[0].get_last_lr()[0], "lr_d": scheds[1].get_last_lr()[0]}
@@ -425,7 +413,7 @@ def train_gan(
                 logger.image("spectrogram.png", _sample_spectrogram(loss_fn, g, batch, level))
             if env.main and (done % gan.checkpoint_every == 0 or done == gan.steps):
                 save_checkpoint(ckpt_path, done, print_, g, d, opts, scheds, logger.history)
-                saved = done
+                steps.saved = done
     finally:
         logger.close()
     final = max(start, gan.steps)
@@ -440,56 +428,57 @@ def train_gan(
     return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
 
 
-def _warmup_step(
-    g,
-    loss_fn: ConchShellLoss,
-    batch: dict,
-    bank: PieceBank | None,
-    opt_g,
-    autocast,
-    seed: int,
-    step: int,
-    saved: int,
-    ckpt: Path,
-    env: Dist,
-) -> dict[str, float]:
-    """One warm-up step: G alone on the reconstruction terms (`warmup_loss`) against the paired piece, or with
-    a `bank`, against each picture's nearest piece of its category (`conchshell.training.targets`) → the logged terms."""
-    with autocast:
-        fake = g(batch["st"], batch["label"]).float()
-        if bank is not None:
-            batch = bank.targets(batch, fake)
-        loss, terms = loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], step_generator(seed, env.rank, step))
-    _descend(loss, opt_g, "G warm-up", step, saved, ckpt, env)
-    return {k: float(v) for k, v in terms.items()}
+@dataclass
+class Steps:
+    """A training step of either phase, holding what every step shares: G, D, the loss, (opt_g, opt_d),
+    (sched_g, sched_d), autocast, the seed, the checkpoint path and the step it holds (`saved`, named when a
+    loss turns non-finite), and the ranks."""
 
+    g: nn.Module
+    d: nn.Module
+    loss_fn: ConchShellLoss
+    opts: tuple
+    scheds: tuple
+    autocast: AbstractContextManager
+    seed: int
+    ckpt: Path
+    env: Dist
+    saved: int = 0
 
-def _gan_step(
-    g,
-    d,
-    loss_fn: ConchShellLoss,
-    batch: dict,
-    opts,
-    scheds,
-    autocast,
-    seed: int,
-    step: int,
-    saved: int,
-    ckpt: Path,
-    env: Dist,
-) -> dict[str, float]:
-    """One adversarial step: D's hinge step, then G's step on the profile's objective → the logged terms."""
-    with autocast:
-        fake = g(batch["st"], batch["label"]).float()
-        d_loss, d_terms = loss_fn.discriminator_loss(d, batch["latent"], fake)
-    _descend(d_loss, opts[1], "D", step, saved, ckpt, env)
-    with autocast:
-        g_loss, g_terms = loss_fn.generator_loss(
-            d, batch["latent"], fake, batch["audio"], batch["codes"], step_generator(seed, env.rank, step)
-        )
-    _descend(g_loss, opts[0], "G", step, saved, ckpt, env)
-    scheds[0].step(), scheds[1].step()
-    return {k: float(v) for k, v in {**d_terms, **g_terms}.items()}
+    def warmup(self, batch: dict, bank: PieceBank | None, step: int) -> dict[str, float]:
+        """G alone on the reconstruction terms (`warmup_loss`) against the paired piece, or with a `bank`, against
+        each picture's nearest piece of its category (`conchshell.training.targets`) → the logged terms."""
+        with self.autocast:
+            fake = self.g(batch["st"], batch["label"]).float()
+            if bank is not None:
+                batch = bank.targets(batch, fake)
+            noise = step_generator(self.seed, self.env.rank, step)
+            loss, terms = self.loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], noise)
+        self._descend(loss, self.opts[0], "G warm-up", step)
+        self.scheds[0].step()
+        return {k: float(v) for k, v in terms.items()}
+
+    def adversarial(self, batch: dict, step: int) -> dict[str, float]:
+        """D's hinge step, then G's step on the profile's objective → the logged terms."""
+        with self.autocast:
+            fake = self.g(batch["st"], batch["label"]).float()
+            d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
+        self._descend(d_loss, self.opts[1], "D", step)
+        with self.autocast:
+            noise = step_generator(self.seed, self.env.rank, step)
+            g_loss, g_terms = self.loss_fn.generator_loss(
+                self.d, batch["latent"], fake, batch["audio"], batch["codes"], noise
+            )
+        self._descend(g_loss, self.opts[0], "G", step)
+        self.scheds[0].step(), self.scheds[1].step()
+        return {k: float(v) for k, v in {**d_terms, **g_terms}.items()}
+
+    def _descend(self, loss: torch.Tensor, optimiser, who: str, step: int) -> None:
+        """One optimiser step on `loss`, after every rank agrees it is finite (`_check_finite`)."""
+        _check_finite(loss, who, step, self.saved, self.ckpt, self.env)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
 
 
 @torch.inference_mode()
