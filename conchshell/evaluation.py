@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from conchshell.judge import Judge, judge_pieces
 from conchshell.pair_metrics import PAIR_METRICS, mel_l1, pair_metrics, pesq_score, stoi  # noqa: F401 (re-exported)
+from conchshell.piece_scores import Piece, by_category, means
 from conchshell.pipeline import synthesise
 from conchshell.report import Sample
 
@@ -49,13 +50,9 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
 
 # -- split-level aggregation ------------------------------------------------------------------------
 @dataclass
-class PieceScores:
-    """Scores of one picture's piece: generated vs ground truth, and the VQ-VAE reconstruction vs ground truth."""
+class PieceScores(Piece):
+    """A picture's PAIR_METRICS (`Piece`), and the categories the judge hears in its generated and reconstructed piece."""
 
-    id: str
-    category: str
-    generated: dict[str, float]
-    ceiling: dict[str, float]
     predicted_category: str | None = None
     ceiling_predicted_category: str | None = None
 
@@ -80,10 +77,10 @@ class SplitScores:
 
     def flat(self) -> dict[str, float]:
         """Flat keys for metrics/eval.json: `<split>.pesq`, …, `<split>.ceiling.pesq`, …"""
-        out = {f"{self.split}.{k}": _mean(p.generated[k] for p in self.pieces) for k in PAIR_METRICS}
+        out = means(self.pieces, PAIR_METRICS, f"{self.split}.")
         out[f"{self.split}.category_agreement"] = self.agreement()
         out[f"{self.split}.frechet"] = self.frechet
-        out.update({f"{self.split}.ceiling.{k}": _mean(p.ceiling[k] for p in self.pieces) for k in PAIR_METRICS})
+        out.update(means(self.pieces, PAIR_METRICS, f"{self.split}.ceiling.", ceiling=True))
         out[f"{self.split}.ceiling.category_agreement"] = self.agreement(ceiling=True)
         out[f"{self.split}.ceiling.frechet"] = self.ceiling_frechet
         out[f"{self.split}.pieces"] = len(self.pieces)
@@ -91,24 +88,17 @@ class SplitScores:
 
     def per_category(self) -> list[dict]:
         """One row per category: agreement and the mean per-piece metrics (plots/eval_per_category.csv)."""
-        rows = []
-        for category in sorted({p.category for p in self.pieces}):
-            group = [p for p in self.pieces if p.category == category]
-            row = {
+        return [
+            {
                 "split": self.split,
                 "category": category,
                 "agreement": self.agreement(group),
                 "ceiling_agreement": self.agreement(group, ceiling=True),
                 "pieces": len(group),
+                **means(group, PAIR_METRICS),
             }
-            row.update({k: _mean(p.generated[k] for p in group) for k in PAIR_METRICS})
-            rows.append(row)
-        return rows
-
-
-def _mean(values) -> float:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(values)) if values else math.nan
+            for category, group in by_category(self.pieces)
+        ]
 
 
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from conchshell.piece_scores import Piece, by_category, finite_mean, means
+
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MUSIC_METRICS = (
     "pitch_class_cosine",
@@ -177,13 +179,9 @@ def compare(reference: Notes, estimate: Notes) -> dict[str, float]:
 
 # -- a split's pieces --------------------------------------------------------------------------------------
 @dataclass
-class MusicPiece:
-    """One picture's music scores: generated vs ground truth and reconstruction vs ground truth (+ transcriber check)."""
+class MusicPiece(Piece):
+    """One picture's MUSIC_METRICS (`Piece`), and whether its generated piece is silent (+ transcriber check)."""
 
-    id: str
-    category: str
-    generated: dict[str, float]
-    ceiling: dict[str, float]
     silent: bool  # the generated piece transcribed to no notes
     transcriber_f1: float = math.nan  # the ground truth's transcription against its true notes (demo only)
 
@@ -221,25 +219,22 @@ class MusicScores:
         """`<split>.<metric>`, `<split>.ceiling.<metric>`, `<split>.silent_generated` and, on the demo,
         `<split>.transcriber_onset_f1`."""
         s = self.split
-        out = {f"{s}.{k}": _mean(p.generated[k] for p in self.pieces) for k in MUSIC_METRICS}
-        out.update({f"{s}.ceiling.{k}": _mean(p.ceiling[k] for p in self.pieces) for k in MUSIC_METRICS})
+        out = means(self.pieces, MUSIC_METRICS, f"{s}.")
+        out.update(means(self.pieces, MUSIC_METRICS, f"{s}.ceiling.", ceiling=True))
         out[f"{s}.silent_generated"] = sum(p.silent for p in self.pieces)
         if any(math.isfinite(p.transcriber_f1) for p in self.pieces):
-            out[f"{s}.transcriber_onset_f1"] = _mean(p.transcriber_f1 for p in self.pieces)
+            out[f"{s}.transcriber_onset_f1"] = finite_mean(p.transcriber_f1 for p in self.pieces)
         return out
 
     def per_category(self) -> list[dict]:
         """One row per category: pieces and the mean generated scores (plots/eval_music_per_category.csv)."""
-        rows = []
-        for category in sorted({p.category for p in self.pieces}):
-            group = [p for p in self.pieces if p.category == category]
-            row = {"split": self.split, "category": category, "pieces": len(group)}
-            row.update({k: _mean(p.generated[k] for p in group) for k in MUSIC_METRICS})
-            row.update({f"ceiling_{k}": _mean(p.ceiling[k] for p in group) for k in MUSIC_METRICS})
-            rows.append(row)
-        return rows
-
-
-def _mean(values) -> float:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(values)) if values else math.nan
+        return [
+            {
+                "split": self.split,
+                "category": category,
+                "pieces": len(group),
+                **means(group, MUSIC_METRICS),
+                **means(group, MUSIC_METRICS, "ceiling_", ceiling=True),
+            }
+            for category, group in by_category(self.pieces)
+        ]
