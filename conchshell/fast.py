@@ -40,6 +40,7 @@ from conchshell.runtime import (
     fallback_note,
     find_bundle,
     onnxruntime_available,
+    prune,
     write_meta,
 )
 
@@ -63,7 +64,8 @@ class _Exported(nn.Module):
 
 
 def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
-    """Export `pipeline` into the bundle `folder` (written whole, atomically); returns `folder`."""
+    """Export `pipeline` into the bundle `folder` (written whole, atomically), then delete all but the
+    KEEP_BUNDLES bundles of its cache used last (`runtime.prune`); returns `folder`."""
     folder = Path(folder)
     example = torch.zeros(1, pipeline.image_size, pipeline.image_size, 3, dtype=torch.uint8)
     batch = {0: "batch"}
@@ -90,6 +92,7 @@ def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
             pipeline.num_samples,
         )
         write_meta(tmp, meta)
+    prune(folder.parent)
     return folder
 
 

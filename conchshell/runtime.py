@@ -348,12 +348,10 @@ def _export(eager, folder: Path) -> Path | None:
 
     print(f"note: exporting the models for ONNX Runtime, once (cached in {folder.parent})", file=sys.stderr)
     try:
-        folder = export_bundle(eager, folder)
+        return export_bundle(eager, folder)
     except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead
         fallback_note("the pipeline", err)
         return None
-    prune(folder.parent, keep=KEEP_BUNDLES)
-    return folder
 
 
 def prune(cache_dir: Path, keep: int = KEEP_BUNDLES) -> list[Path]:
