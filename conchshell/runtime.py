@@ -327,12 +327,12 @@ def load(
             return eager
     try:
         pipeline = OrtPipeline(folder, prepack=prepack)
-        os.utime(folder / META)  # the cache keeps the bundles used last
     except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
         fallback_note("the pipeline", err)
         from conchshell.pipeline import load_pipeline
 
         return eager or load_pipeline(*settings)
+    mark_used(folder)
     if level is not None and pipeline.level != level:
         path = gan_path(models_dir, level)
         raise ConchError(
@@ -352,6 +352,14 @@ def _export(eager, folder: Path) -> Path | None:
     except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead
         fallback_note("the pipeline", err)
         return None
+
+
+def mark_used(folder: Path) -> None:
+    """Mark a bundle used now (meta.json's mtime), so that `prune` keeps it; a read-only cache is left as it is."""
+    try:
+        os.utime(folder / META)
+    except OSError:
+        pass
 
 
 def prune(cache_dir: Path, keep: int = KEEP_BUNDLES) -> list[Path]:

@@ -143,6 +143,20 @@ def test_cache_keeps_the_bundles_used_last(models, tmp_path):
         assert (tmp_path / key / "meta.json").stat().st_mtime > 10**6  # used now
 
 
+@needs_ort
+def test_a_read_only_bundle_still_runs(models, tmp_path, monkeypatch, capsys):
+    """A cache the user may read but not write (a shared one): the bundle runs, unmarked, with no note."""
+    runtime.load(models, cache_dir=tmp_path)  # exports, and saves the optimised graph
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "utime", refused)
+    capsys.readouterr()
+    assert isinstance(runtime.load(models, cache_dir=tmp_path), runtime.OrtPipeline)
+    assert capsys.readouterr().err == ""
+
+
 def test_eager_when_onnxruntime_is_missing(pipeline, models, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
     assert not runtime.onnxruntime_available()
