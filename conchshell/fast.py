@@ -9,9 +9,9 @@ I3D's batch norms into its convs gained 1% in eager mode (ONNX Runtime folds the
 Why one graph: one session to set up instead of two, and no numpy round trip between the halves
 (set-up figures in `conchshell.runtime.OrtPipeline`; the command's wall time in benchmarks/startup.py).
 
-`conchshell generate` finds the bundle by the models' file identity (`conchshell.runtime.models_key`) without
-torch; `FastPipeline` (evaluate, serve, the benchmarks: a pipeline already in memory) keys it by the weights'
-hash instead. Where onnx / onnxruntime are missing, or the export fails, the eager Pipeline runs: same results
+`conchshell generate` and `conchshell serve` find the bundle by the models' file identity
+(`conchshell.runtime.models_key`) without torch; `FastPipeline` (the benchmarks, the tests: a pipeline already in
+memory) keys it by the weights' hash instead. Where onnx / onnxruntime are missing, or the export fails, the eager Pipeline runs: same results
 within the tolerance below.
 
 Tolerance (tests/test_fast.py): every output within 1e-4 × (1 + max |eager output|) of eager, labels equal.
@@ -21,7 +21,6 @@ CPU only; on CUDA the Pipeline runs eagerly.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -39,8 +38,8 @@ from conchshell.runtime import (
     default_cache_dir,
     fallback_note,
     find_bundle,
-    onnxruntime_available,
     prune,
+    use_onnxruntime,
     write_meta,
 )
 
@@ -131,11 +130,8 @@ class FastPipeline:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.ort: OrtPipeline | None = None
         on_cpu = next(pipeline.parameters()).device.type == "cpu"
-        usable = on_cpu and onnxruntime_available()
-        if backend == "onnxruntime" and not usable:
-            why = "the pipeline is not on the CPU" if not on_cpu else "onnx / onnxruntime are not installed"
-            print(f"note: ONNX Runtime not used ({why}); running in PyTorch", file=sys.stderr)
-        self.backend = "onnxruntime" if backend != "eager" and usable else "eager"
+        usable = use_onnxruntime(backend, None if on_cpu else "the pipeline is not on the CPU")
+        self.backend = "onnxruntime" if usable else "eager"
 
     def __getattr__(self, name: str):
         return getattr(self.__dict__["pipeline"], name)  # sample_rate, categories, image_size, ...

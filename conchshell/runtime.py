@@ -305,23 +305,20 @@ def load(
     the models through `conchshell.pipeline.load_pipeline`, which checks them). `prepack`: as `OrtPipeline`'s
     (a long-lived server keeps it; a command for fewer than PREPACK_FROM pictures starts faster without).
     """
-    settings = (models_dir, level, device, i3d_checkpoint, i3d_seed, i3d_arch)
-    usable = device == "cpu" and onnxruntime_available()
-    if backend == "onnxruntime" and not usable:
-        why = "--device is not cpu" if device != "cpu" else "onnx / onnxruntime are not installed"
-        print(f"note: ONNX Runtime not used ({why}); running in PyTorch", file=sys.stderr)
-    if backend == "eager" or not usable:
-        from conchshell.pipeline import load_pipeline
 
-        return load_pipeline(*settings)
+    def load_eager():
+        from conchshell.pipeline import load_pipeline  # torch: imported only when the eager pipeline is needed
+
+        return load_pipeline(models_dir, level, device, i3d_checkpoint, i3d_seed, i3d_arch)
+
+    if not use_onnxruntime(backend, None if device == "cpu" else "--device is not cpu"):
+        return load_eager()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = models_key(models_dir, level, i3d_checkpoint, i3d_seed, i3d_arch, cache)
     folder = find_bundle(cache, key)
     eager = None
     if folder is None:
-        from conchshell.pipeline import load_pipeline
-
-        eager = load_pipeline(*settings)  # says which model file is missing or wrong
+        eager = load_eager()  # says which model file is missing or wrong
         folder = _export(eager, cache / str(key))
         if folder is None:
             return eager
@@ -329,9 +326,7 @@ def load(
         pipeline = OrtPipeline(folder, prepack=prepack)
     except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
         fallback_note("the pipeline", err)
-        from conchshell.pipeline import load_pipeline
-
-        return eager or load_pipeline(*settings)
+        return eager or load_eager()
     mark_used(folder)
     if level is not None and pipeline.level != level:
         path = gan_path(models_dir, level)
@@ -340,6 +335,17 @@ def load(
             f"(train it with `dvc exp run -S level={level}`, or drop --level)"
         )
     return pipeline
+
+
+def use_onnxruntime(backend: str, off_cpu: str | None) -> bool:
+    """Whether `backend` (auto | onnxruntime | eager) runs ONNX Runtime: not for eager, nor off the CPU (`off_cpu`
+    says why the model is not on it; None when it is), nor without onnx / onnxruntime. Asked for by name
+    (onnxruntime) but unusable: one stderr note, and PyTorch runs."""
+    usable = off_cpu is None and onnxruntime_available()
+    if backend == "onnxruntime" and not usable:
+        why = off_cpu or "onnx / onnxruntime are not installed"
+        print(f"note: ONNX Runtime not used ({why}); running in PyTorch", file=sys.stderr)
+    return backend != "eager" and usable
 
 
 def _export(eager, folder: Path) -> Path | None:
