@@ -123,13 +123,14 @@ def evaluate_split(
 ) -> tuple[SplitScores, list[Sample]]:
     """Generate every picture's piece of a PairDataset-like `dataset` and score it (see the module doc).
 
-    `dataset[i]` gives {"id", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
+    `dataset[i]` gives {"id", "piece", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
     "audio" [T]}. Returns the scores and the waves of the first `keep` pictures (one per category first).
     `on_piece(id, category, ground_truth [T], generated [T], reconstruction [T])`, when given, sees every picture
     (the music metrics: conchshell/music_evaluation.py).
     """
     scores = SplitScores(split)
     real, fake, recon_embeds, samples = {}, [], [], {}
+    ceilings: dict[str, dict[str, float]] = {}  # by piece: the pictures of one piece share its reconstruction
     wanted = _sample_order(dataset, keep)
     for start in tqdm(range(0, len(dataset), batch_size), desc=f"evaluate {split}", disable=not progress):
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
@@ -144,11 +145,13 @@ def evaluate_split(
         for k, it in enumerate(items):
             gen_k, rec_k, ref_k = generated[k].numpy(), recon[k].numpy(), truth[k].numpy()
             category = categories[int(it["true_label"])]
+            if it["piece"] not in ceilings:
+                ceilings[it["piece"]] = pair_metrics(ref_k, rec_k, codec.audio_rate)
             piece = PieceScores(
                 it["id"],
                 category,
                 pair_metrics(ref_k, gen_k, codec.audio_rate),
-                pair_metrics(ref_k, rec_k, codec.audio_rate),
+                ceilings[it["piece"]],
                 categories[int(pred[k])],
                 categories[int(pred_recon[k])],
             )

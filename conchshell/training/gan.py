@@ -396,14 +396,14 @@ def train_gan(
         else None
     )
     last: dict[str, float] = {}
-    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start)
+    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start, bank=bank)
     bar = tqdm(
         range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main, initial=start, total=gan.steps
     )
     try:
         for step in bar:
             batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
-            last = steps.warmup(batch, bank, step) if step < gan.warmup_steps else steps.adversarial(batch, step)
+            last = steps.warmup(batch, step) if step < gan.warmup_steps else steps.adversarial(batch, step)
             done = step + 1
             if env.main and (done % gan.log_every == 0 or done == gan.steps):
                 lrs = {"lr_g": scheds[0].get_last_lr()[0], "lr_d": scheds[1].get_last_lr()[0]}
@@ -432,7 +432,7 @@ def train_gan(
 class Steps:
     """A training step of either phase, holding what every step shares: G, D, the loss, (opt_g, opt_d),
     (sched_g, sched_d), autocast, the seed, the checkpoint path and the step it holds (`saved`, named when a
-    loss turns non-finite), and the ranks."""
+    loss turns non-finite), the ranks, and the warm-up's PieceBank (None: the paired piece is the target)."""
 
     g: nn.Module
     d: nn.Module
@@ -444,16 +444,17 @@ class Steps:
     ckpt: Path
     env: Dist
     saved: int = 0
+    bank: PieceBank | None = None
 
-    def warmup(self, batch: dict, bank: PieceBank | None, step: int) -> dict[str, float]:
+    def warmup(self, batch: dict, step: int) -> dict[str, float]:
         """G alone on the reconstruction terms (`warmup_loss`) against the paired piece, or with a `bank`, against
         each picture's nearest piece of its category (`conchshell.training.targets`) → the logged terms."""
         with self.autocast:
             fake = self.g(batch["st"], batch["label"]).float()
-            if bank is not None:
-                batch = bank.targets(batch, fake)
-            noise = step_generator(self.seed, self.env.rank, step)
-            loss, terms = self.loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], noise)
+            if self.bank is not None:
+                batch = self.bank.targets(batch, fake)
+            rng = step_generator(self.seed, self.env.rank, step)
+            loss, terms = self.loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], rng)
         self._descend(loss, self.opts[0], "G warm-up", step)
         self.scheds[0].step()
         return {k: float(v) for k, v in terms.items()}
@@ -465,9 +466,9 @@ class Steps:
             d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
         self._descend(d_loss, self.opts[1], "D", step)
         with self.autocast:
-            noise = step_generator(self.seed, self.env.rank, step)
+            rng = step_generator(self.seed, self.env.rank, step)
             g_loss, g_terms = self.loss_fn.generator_loss(
-                self.d, batch["latent"], fake, batch["audio"], batch["codes"], noise
+                self.d, batch["latent"], fake, batch["audio"], batch["codes"], rng
             )
         self._descend(g_loss, self.opts[0], "G", step)
         self.scheds[0].step(), self.scheds[1].step()
