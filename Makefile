@@ -21,6 +21,7 @@ demo: env
 test: env
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 	env -u PYTHONDONTWRITEBYTECODE $(UV) run pytest -q
 
 bench: env

@@ -6,7 +6,7 @@
 
 Steps: TCNN (normalise, classifier path, time path + Algorithm 1), I3D (S-T features), G (generator),
 decode (quantise + Jukebox decoder of that level). `total` times the whole pipeline call as `conchshell
-generate` runs it: through the fast path (`conchshell.fast`, ONNX Runtime) when the revision has one and
+generate` runs it: through the fast path (`conchshell.inference.export`, ONNX Runtime) when the revision has one and
 `--backend auto`, each step then timed as its own ONNX Runtime graph; graphs are exported (and cached) before
 timing. RTF = seconds of compute per second of music (8 s). Peak memory is the resident high-water mark.
 FLOP-bound limit: the step's counted FLOPs (`torch.utils.flop_counter`, 2 × MACs of convs and matmuls) over
@@ -40,21 +40,21 @@ from torch import nn
 
 from conchshell.config import LEVELS, load_config
 
-try:  # this revision: the PyTorch pipeline in conchshell.pipeline, the audio spec in conchshell.audio_spec
-    from conchshell.audio_spec import PAPER
-    from conchshell.pipeline import Pipeline, load_pipeline
+try:  # this revision: the PyTorch pipeline in conchshell.inference.pipeline, the audio spec in conchshell.audio.spec
+    from conchshell.audio.spec import PAPER
+    from conchshell.inference.pipeline import Pipeline, load_pipeline
 
     AUDIO_RATE, SECONDS = PAPER.rate, PAPER.seconds
-except ImportError:  # an older revision (--against): both in conchshell.generate
-    from conchshell.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
+except ImportError:  # an older revision (--against): both in conchshell.inference.generate
+    from conchshell.inference.generate import AUDIO_RATE, SECONDS, Pipeline, load_pipeline
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.evaluation.cost import count_flops, human
 from conchshell.models.generator import build_generator, generator_config
-from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN, frames_to_video
-from conchshell.profile import count_flops, human
 
 sys.path.insert(0, str(Path(__file__).parent))
 from image_features import peak_memory_mib, reset_peak_memory  # the sibling benchmark's helpers
@@ -196,12 +196,12 @@ def steps(
 
 
 def fast_module():
-    """This revision's `conchshell.fast`, or None where it has none (an editable install's finder may offer
+    """This revision's `conchshell.inference.export`, or None where it has none (an editable install's finder may offer
     another tree's module: only one beside the imported `conchshell` package counts)."""
     import conchshell
 
     try:
-        import conchshell.fast as fast
+        import conchshell.inference.export as fast
     except ImportError:
         return None
     return fast if Path(fast.__file__).parent == Path(conchshell.__file__).parent else None

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from conchshell.models.i3d import build_i3d
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.evaluation.cost import count_macs, human
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN, frames_to_video, time_image_features
-from conchshell.profile import count_macs, human
 
 
 def reset_peak_memory() -> bool:

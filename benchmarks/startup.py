@@ -42,19 +42,18 @@ REPO = HERE.parents[1]
 PHASES = r"""
 import json, sys, time
 t = [time.perf_counter()]
-from conchshell import runtime
-from conchshell.cli import pipeline_settings
-from conchshell.data.audio import write_wav
+from conchshell.inference import engine, runtime
+from conchshell.audio.files import write_wav
 from conchshell.data.images import read_picture
-from conchshell.generate import generate
+from conchshell.inference.generate import generate
 import numpy as np
 t.append(time.perf_counter())
 models, params, picture, out, backend = sys.argv[1:6]
-checkpoint, seed, arch = pipeline_settings(__import__("pathlib").Path(params))
+checkpoint, seed, arch = engine.pipeline_settings(__import__("pathlib").Path(params))
 cache = runtime.default_cache_dir()
 key = runtime.models_key(models, None, checkpoint, seed, arch, cache)
 t.append(time.perf_counter())
-pipeline = runtime.load(models, None, "cpu", checkpoint, seed, arch, backend, prepack=1 >= runtime.PREPACK_FROM)
+pipeline = engine.load(models, None, "cpu", checkpoint, seed, arch, backend, prepack=1 >= runtime.PREPACK_FROM)
 t.append(time.perf_counter())
 x = read_picture(picture, pipeline.image_size)[None]
 t.append(time.perf_counter())
@@ -69,12 +68,11 @@ print(json.dumps({"phases": dict(zip(names, [b - a for a, b in zip(t, t[1:])])),
 #: Runs in a long-lived process: loads the pipeline once, then times `run` per stdin line.
 WARM = r"""
 import json, sys, time
-from conchshell import runtime
-from conchshell.cli import pipeline_settings
+from conchshell.inference import engine, runtime
 from conchshell.data.images import read_picture
 models, params, picture, backend = sys.argv[1:5]
-checkpoint, seed, arch = pipeline_settings(__import__("pathlib").Path(params))
-pipeline = runtime.load(models, None, "cpu", checkpoint, seed, arch, backend)
+checkpoint, seed, arch = engine.pipeline_settings(__import__("pathlib").Path(params))
+pipeline = engine.load(models, None, "cpu", checkpoint, seed, arch, backend)
 x = read_picture(picture, pipeline.image_size)[None]
 pipeline.run(x)
 print(json.dumps({"backend": type(pipeline).__name__}), flush=True)
@@ -127,12 +125,12 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     VQ-VAE params.yaml names (seeded, so every run times the same models)."""
     import torch
 
-    from conchshell.audio_spec import PAPER
-    from conchshell.checkpoints import i3d_identity, save_tcnn, save_vqvae
+    from conchshell.artifacts.checkpoints import i3d_identity, save_tcnn, save_vqvae
+    from conchshell.artifacts.i3d import build_i3d
+    from conchshell.audio.spec import PAPER
     from conchshell.config import load_config
     from conchshell.io import save_torch
     from conchshell.models.generator import build_generator, generator_config
-    from conchshell.models.i3d import build_i3d
     from conchshell.models.jukebox.codec import JukeboxCodec
     from conchshell.models.jukebox.presets import preset_hps
     from conchshell.models.jukebox.vqvae import VQVAE

@@ -24,21 +24,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from conchshell.audio_spec import PAPER
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.artifacts.jukebox import freeze, load_vqvae
+from conchshell.artifacts.stores import PairDataset, write_audio_store, write_image_store
+from conchshell.audio.spec import PAPER
 from conchshell.config import LEVELS, from_dict
-from conchshell.data.store import PairDataset, write_audio_store, write_image_store
-from conchshell.losses import TERMS, Step, weighted_sum
+from conchshell.evaluation.cost import count_flops, count_params
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
-from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch
-from conchshell.models.jukebox.checkpoint import freeze, load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN
-from conchshell.profile import count_flops, count_params
 from conchshell.training.gan import make_loss, make_optimisers
+from conchshell.training.losses import TERMS, Step, weighted_sum
 
 RATE, SAMPLES, BATCH = PAPER.rate, PAPER.samples, 2
 PAPER = {  # Table 1 and DESIGN.md: params, FLOPs

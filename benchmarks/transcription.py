@@ -20,10 +20,10 @@ import time
 import numpy as np
 
 from conchshell import paths
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 from conchshell.config import load_config
 from conchshell.data.demo import CATEGORIES, demo_piece
-from conchshell.transcription import PianoTranscriber, frame_windows, unwrap
+from conchshell.evaluation.music.transcription import PianoTranscriber, frame_windows, unwrap
 
 RATE, SECONDS = PAPER.rate, PAPER.seconds
 

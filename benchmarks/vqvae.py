@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from conchshell import paths
-from conchshell.audio_spec import PAPER
-from conchshell.models.jukebox import VQVAE, JukeboxCodec, load_vqvae, preset_hps
+from conchshell.artifacts.jukebox import load_vqvae
+from conchshell.audio.spec import PAPER
+from conchshell.models.jukebox import VQVAE, JukeboxCodec, preset_hps
 
 SECONDS, RATE = PAPER.seconds, PAPER.rate
 

@@ -75,21 +75,6 @@ def add_serve_parser(commands) -> None:
     serve.add_argument("--max-upload-mb", type=float, default=20.0, help="largest picture upload (default 20 MB)")
 
 
-def pipeline_settings(params: Path) -> tuple[str | None, int, str]:
-    """(i3d checkpoint, seed, i3d arch) that encode_images built the I3D with, from the pipeline's params file.
-
-    Without a checkpoint the I3D is a seeded random init, so the seed must be the pipeline's, not --seed;
-    a missing params file is therefore an error, never a silent fallback to another I3D.
-    """
-    if not params.is_file():
-        raise ConchError(
-            f"{params}: parameters file not found; generate needs the pipeline's params.yaml (its i3d settings "
-            "and seed build the same I3D as encode_images): run from the repository or pass --params FILE"
-        )
-    cfg = load_config(params)
-    return cfg.i3d.checkpoint, cfg.seed, cfg.i3d.arch
-
-
 def say(line: str, error: bool = False) -> None:
     """Print one line without breaking the progress bar's line (tqdm.write, when a bar may be showing)."""
     stream = sys.stderr if error else sys.stdout
@@ -106,10 +91,11 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ConchError("-o: the output path is empty (name a .wav for one picture, or a folder)")
     if not Path(args.models).is_dir():
         raise ConchError(f"{args.models}: models folder not found (run `dvc repro`, or give --models DIR)")
-    i3d_checkpoint, i3d_seed, i3d_arch = pipeline_settings(Path(args.params))
+    from conchshell.inference import engine  # no torch here: the ONNX Runtime path with exported models never needs it
+
+    i3d_checkpoint, i3d_seed, i3d_arch = engine.pipeline_settings(Path(args.params))
     seed = i3d_seed if args.seed is None else args.seed
-    from conchshell import runtime  # no torch here: the ONNX Runtime path with exported models never needs it
-    from conchshell.generate import generate, plan_outputs
+    from conchshell.inference.generate import generate, plan_outputs
 
     if args.device == "cuda":
         import torch
@@ -119,10 +105,10 @@ def run_generate(args: argparse.Namespace) -> int:
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
     settings = (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
-    pipeline = runtime.load(*settings, prepack=len(pictures) >= runtime.PREPACK_FROM)
+    pipeline = engine.load(*settings, prepack=len(pictures) >= engine.PREPACK_FROM)
     postprocess = None
     if args.denoise:
-        from conchshell.denoise import denoise
+        from conchshell.audio.denoise import denoise
 
         postprocess = denoise
     failed = 0
@@ -144,7 +130,7 @@ def write_piece(target: Path, wave, sample_rate: int) -> str | None:
     """Write one wav; None, or one line naming `target` when the file system refuses (full, read-only, ...)."""
     import soundfile
 
-    from conchshell.data.audio import write_wav
+    from conchshell.audio.files import write_wav
 
     try:
         write_wav(target, wave, sample_rate)
@@ -166,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         from conchshell.web.serve import run_serve  # web dependencies only for this command
 
         return run_serve(args)
-    from conchshell.info import describe
+    from conchshell.artifacts.info import describe
 
     print("\n".join(describe(load_config(args.params), Path(args.models), Path(args.features))))
     return 0

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from conchshell.audio_spec import PAPER, PESQ_MODES, AudioSpec
+from conchshell.audio.spec import PAPER, PESQ_MODES, AudioSpec
 from conchshell.errors import ConchError
 
 #: Paper level name → Jukebox level index (0 = bottom, hop 8; 2 = top, hop 128). Only the codec and the
@@ -62,7 +62,7 @@ class DataConfig:
 
     @property
     def audio(self) -> AudioSpec:
-        """The audio spec of the prepared clips (conchshell.audio_spec)."""
+        """The audio spec of the prepared clips (conchshell.audio.spec)."""
         return AudioSpec(self.sample_rate, self.seconds)
 
 
@@ -142,7 +142,7 @@ class GANConfig:
     decay_every: int = _positive(20000)
     gamma_g: float = _opt(0.8, min_exclusive=0, max=1)
     gamma_d: float = _opt(0.9, min_exclusive=0, max=1)
-    # G's objective Σ λ[k]·term[k] (keys: conchshell.losses.TERMS; a term left out is not computed)
+    # G's objective Σ λ[k]·term[k] (keys: conchshell.training.losses.TERMS; a term left out is not computed)
     lambdas: dict[str, float] = _opt_dict({"adv": 0.5, "fm": 3.0, "wave": 40.0, "mel": 15.0})
     decoder_grad: bool = True  # the wave and mel terms send gradients into G through the decoder
     released_code: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # `profile: released-code`

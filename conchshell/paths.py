@@ -1,5 +1,6 @@
 """Where each pipeline stage reads and writes (relative to the repository root; mirrors dvc.yaml)."""
 
+import os
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
@@ -20,3 +21,11 @@ SAMPLES = Path("samples")
 REPORT = Path("report.html")
 TRANSCRIPTIONS = Path("cache/transcriptions")  # evaluate: ground-truth / reconstruction notes by audio content hash
 DVCLIVE = Path("dvclive")
+
+
+def gan_path(models_dir: str | os.PathLike, level: str | None) -> Path:
+    """The generator checkpoint for `level`: models/gan-<level>.pt when present, else models/gan.pt."""
+    models_dir = Path(models_dir)
+    if level is not None and (models_dir / f"gan-{level}.pt").is_file():
+        return models_dir / f"gan-{level}.pt"
+    return models_dir / "gan.pt"

@@ -1,7 +1,7 @@
 """Stage `encode_audio`: encode every prepared clip once with the VQ-VAE into data/features/audio.h5.
 
 Each clip (in order of first appearance in the manifest, all splits) is read at the audio spec of the
-prepared data (`data.sample_rate`, `data.seconds`: conchshell.audio_spec), recorded in the store's attrs, run through
+prepared data (`data.sample_rate`, `data.seconds`: conchshell.audio.spec), recorded in the store's attrs, run through
 the VQ-VAE at `vqvae.sample_rate` (resampled on the way in when that differs), and stored with its
 codes and continuous latents for all three levels, so changing `level` never re-runs this stage.
 """
@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from conchshell import paths
+from conchshell.artifacts.jukebox import load_vqvae
+from conchshell.artifacts.stores import encode_audio_store, unique_clips
+from conchshell.audio.files import read_audio
 from conchshell.config import load_config
-from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import encode_audio_store, unique_clips
 from conchshell.errors import report_errors
 from conchshell.io import state_dict_sha256
-from conchshell.models.jukebox import JukeboxCodec, load_vqvae
+from conchshell.models.jukebox import JukeboxCodec
 
 
 @report_errors

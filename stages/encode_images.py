@@ -3,7 +3,7 @@
 picture → ImageBranch (TCNN normalisation from models/tcnn.pt → TCNN → Algorithm 1 → frozen I3D) →
 data/features/images.h5: ids (manifest order, all splits), st_features float32 [N, C, T'] (i3d.arch
 inception: [N, 1024, 2]; r50: [N, 2048, 9]), pred_label int64 [N], probs float32 [N, C]; attrs image_encoder,
-tcnn_sha256, i3d_arch, i3d_sha256, i3d_pretrained, i3d (json: the I3D identity, conchshell.checkpoints), categories (json). Written atomically (conchshell.data.store.write_image_store).
+tcnn_sha256, i3d_arch, i3d_sha256, i3d_pretrained, i3d (json: the I3D identity, conchshell.artifacts.checkpoints), categories (json). Written atomically (conchshell.artifacts.stores.write_image_store).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from conchshell import paths
-from conchshell.checkpoints import i3d_identity, load_tcnn
+from conchshell.artifacts.checkpoints import i3d_identity, load_tcnn
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.artifacts.stores import write_image_store
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
-from conchshell.data.store import write_image_store
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import state_dict_sha256
-from conchshell.models.i3d import build_i3d
 from conchshell.models.image_branch import ImageBranch, encode_pictures
 from conchshell.training.tcnn import load_pictures
 

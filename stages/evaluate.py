@@ -17,21 +17,21 @@ import pandas as pd
 import torch
 
 from conchshell import paths
-from conchshell.checkpoints import load_generator, load_vqvae
+from conchshell.artifacts.checkpoints import load_generator, load_vqvae
+from conchshell.artifacts.stores import AudioStore, PairDataset, unique_clips
+from conchshell.audio.files import write_wav
 from conchshell.config import load_config
-from conchshell.data.audio import write_wav
 from conchshell.data.images import read_picture
 from conchshell.data.manifest import categories, read_manifest
-from conchshell.data.store import AudioStore, PairDataset, unique_clips
 from conchshell.errors import ConchError, report_errors
-from conchshell.evaluation import evaluate_split, finite_or_none
+from conchshell.evaluation.judge import accuracy, train_judge
+from conchshell.evaluation.music.split import MusicEvaluation, demo_true_notes
+from conchshell.evaluation.music.transcription import PianoTranscriber, TranscriptionCache
+from conchshell.evaluation.report import piano_roll_png, spectrogram_png, write_report
+from conchshell.evaluation.scores import evaluate_split, finite_or_none
+from conchshell.inference.pipeline import fold_weight_norm
 from conchshell.io import atomic_path, state_dict_sha256, write_json
-from conchshell.judge import accuracy, train_judge
 from conchshell.models.jukebox.codec import JukeboxCodec
-from conchshell.music_evaluation import MusicEvaluation, demo_true_notes
-from conchshell.pipeline import fold_weight_norm
-from conchshell.report import piano_roll_png, spectrogram_png, write_report
-from conchshell.transcription import PianoTranscriber, TranscriptionCache
 
 
 @report_errors

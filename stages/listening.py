@@ -14,9 +14,9 @@ from pathlib import Path
 
 from conchshell import paths
 from conchshell.errors import ConchError, report_errors
+from conchshell.evaluation.listening.mos import figure_png, summarise, table
+from conchshell.evaluation.listening.ratings import read_ratings
 from conchshell.io import atomic_path, write_json
-from conchshell.web.mos import figure_png, summarise, table
-from conchshell.web.ratings import read_ratings
 from conchshell.web.trials import fingerprint
 
 RATINGS = Path("listening/ratings.sqlite")

@@ -16,8 +16,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from conchshell import paths
+from conchshell.audio.files import write_wav
 from conchshell.config import Config, load_config
-from conchshell.data.audio import write_wav
 from conchshell.data.bop import BopSource, problems_error
 from conchshell.data.demo import DemoSource
 from conchshell.data.manifest import MANIFEST_NAME, build_manifest, split_problems, write_manifest

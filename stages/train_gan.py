@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 
 from conchshell import paths
+from conchshell.artifacts.jukebox import load_vqvae
+from conchshell.artifacts.stores import PairDataset
 from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import PairDataset
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import file_sha256, save_torch, state_dict_sha256
-from conchshell.models.jukebox.checkpoint import load_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.training.gan import close_distributed, discard_checkpoint, init_distributed, train_gan
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt, result = train_gan(
             cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env, inputs=inputs
         )
-        ckpt["i3d"] = recorded_i3d(dataset)  # generate checks it (conchshell.checkpoints.check_i3d)
+        ckpt["i3d"] = recorded_i3d(dataset)  # generate checks it (conchshell.artifacts.checkpoints.check_i3d)
         if env.main:
             save_torch(ckpt, Path(args.output))
             discard_checkpoint(paths.GAN_CHECKPOINTS)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from conchshell import paths
-from conchshell.checkpoints import save_tcnn
+from conchshell.artifacts.checkpoints import save_tcnn
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.errors import ConchError, report_errors

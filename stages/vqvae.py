@@ -17,14 +17,15 @@ import numpy as np
 import torch
 
 from conchshell import paths
-from conchshell.audio_spec import AudioSpec
+from conchshell.artifacts.jukebox import load_vqvae, save_vqvae
+from conchshell.artifacts.stores import unique_clips
+from conchshell.audio.files import read_audio
+from conchshell.audio.spec import AudioSpec
 from conchshell.config import load_config
-from conchshell.data.audio import read_audio
 from conchshell.data.manifest import read_manifest
-from conchshell.data.store import unique_clips
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import state_dict_sha256, write_json
-from conchshell.models.jukebox import VQVAE, load_vqvae, preset_hps, save_vqvae
+from conchshell.models.jukebox import VQVAE, preset_hps
 from conchshell.training.vqvae import train_vqvae
 
 

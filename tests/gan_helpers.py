@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from conchshell.data.store import write_audio_store, write_image_store
+from conchshell.artifacts.jukebox import freeze, save_vqvae
+from conchshell.artifacts.stores import write_audio_store, write_image_store
 from conchshell.io import state_dict_sha256
-from conchshell.models.jukebox.checkpoint import freeze, save_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE

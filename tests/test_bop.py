@@ -8,7 +8,7 @@ import soundfile as sf
 from conftest import tone
 from PIL import Image
 
-from conchshell.data.audio import read_audio, write_wav
+from conchshell.audio.files import read_audio, write_wav
 from conchshell.data.bop import MAX_LISTED, BopSource, problems_error, scan_bop
 from conchshell.data.images import read_picture, to_tensor
 from conchshell.errors import ConchError

@@ -1,4 +1,4 @@
-"""conchshell.checkpoints: every artifact through one module; the I3D identity recorded at training time is
+"""conchshell.artifacts.checkpoints: every artifact through one module; the I3D identity recorded at training time is
 checked at generate time, with one clear error when params.yaml now builds another I3D."""
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_cli import CATEGORIES, make_models  # noqa: E402
 
 from conchshell import cli
-from conchshell.checkpoints import GANCheckpoint, check_i3d, i3d_identity, load_generator, load_tcnn, load_vqvae
+from conchshell.artifacts.checkpoints import (
+    GANCheckpoint,
+    check_i3d,
+    i3d_identity,
+    load_generator,
+    load_tcnn,
+    load_vqvae,
+)
+from conchshell.artifacts.i3d import build_i3d
 from conchshell.errors import ConchError
+from conchshell.inference.pipeline import load_pipeline
 from conchshell.io import save_torch
-from conchshell.models.i3d import build_i3d
-from conchshell.pipeline import load_pipeline
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

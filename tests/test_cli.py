@@ -18,16 +18,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-import conchshell.pipeline
-from conchshell import cli, generate
+import conchshell.inference.pipeline
+from conchshell import cli
+from conchshell.artifacts.jukebox import save_vqvae
+from conchshell.inference import generate
+from conchshell.inference.pipeline import load_pipeline
 from conchshell.io import save_torch
 from conchshell.models.generator import build_generator, generator_config
-from conchshell.models.jukebox.checkpoint import save_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 from conchshell.models.tcnn import TCNN
-from conchshell.pipeline import load_pipeline
 
 CATEGORIES = ["beach", "forest"]
 LEVEL_INDEX = {"high": 2, "low": 1, "deep": 0}
@@ -98,7 +99,9 @@ def params(tmp_path) -> str:
 
 @pytest.fixture
 def models(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
+    monkeypatch.setattr(
+        conchshell.inference.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D()
+    )
     return make_models(tmp_path / "models")
 
 
@@ -260,7 +263,7 @@ def test_an_input_is_never_overwritten(models, pictures, params, tmp_path, capsy
     """`generate pic.wav -o pic.wav` (a PNG named .wav): refused, even with --overwrite, before models load."""
     picture = tmp_path / "pic.wav"
     picture.write_bytes(pictures["png"].read_bytes())
-    monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+    monkeypatch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
     for extra in ([], ["--overwrite"]):
         assert run([picture], picture, models, params, *extra) == 2
         lines = error_lines_of(capsys.readouterr())
@@ -290,7 +293,7 @@ def test_an_existing_file_needs_overwrite(models, pictures, params, tmp_path, ca
     out.mkdir()
     (out / "colour.wav").write_bytes(b"an earlier piece")
     with monkeypatch.context() as patch:
-        patch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+        patch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
         assert run([pictures["png"], pictures["gray"]], out, models, params) == 2
     lines = error_lines_of(capsys.readouterr())
     assert lines == [
@@ -305,7 +308,7 @@ def test_an_existing_file_needs_overwrite(models, pictures, params, tmp_path, ca
 def test_an_unusable_destination_is_one_line_before_models_load(
     models, pictures, params, tmp_path, capsys, monkeypatch, case
 ):
-    monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+    monkeypatch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
     out = {
@@ -330,7 +333,7 @@ def test_an_unusable_destination_is_one_line_before_models_load(
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (a folder no one can create files in)")
 def test_a_really_unwritable_folder_is_one_line(models, pictures, params, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+    monkeypatch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
     assert run([pictures["png"], pictures["gray"]], "/proc/conchshell-music", models, params) == 2
     lines = error_lines_of(capsys.readouterr())
     assert len(lines) == 1 and lines[0].startswith("error: /proc/conchshell-music: cannot write there"), lines
@@ -360,7 +363,7 @@ def test_a_full_disk_costs_only_that_piece(models, pictures, params, tmp_path, c
 
 def test_an_empty_output_path_is_refused(models, pictures, params, tmp_path, capsys, monkeypatch):
     """`-o "$OUT"` with OUT unset must not scatter wavs into the current folder."""
-    monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+    monkeypatch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
     monkeypatch.chdir(tmp_path)
     before = sorted(tmp_path.iterdir())
     assert run([pictures["png"]], "", models, params) == 2
@@ -371,7 +374,7 @@ def test_an_empty_output_path_is_refused(models, pictures, params, tmp_path, cap
 
 
 def test_a_missing_params_file_is_an_error_not_another_i3d(models, pictures, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(conchshell.pipeline, "load_pipeline", no_models)
+    monkeypatch.setattr(conchshell.inference.pipeline, "load_pipeline", no_models)
     monkeypatch.chdir(tmp_path)  # no params.yaml here either
     for extra in (["--params", "nonexistent.yaml"], []):
         status = cli.main(["generate", str(pictures["png"]), "-o", "o.wav", "--models", str(models), *extra])

@@ -12,8 +12,8 @@ import scipy.signal
 import torch
 from PIL import Image
 
-from conchshell import evaluation as ev
-from conchshell.data.store import write_audio_store, write_image_store
+from conchshell.artifacts.stores import write_audio_store, write_image_store
+from conchshell.evaluation import scores as ev
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox.codec import JukeboxCodec
 
@@ -75,7 +75,7 @@ def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
 
 def test_judge_hears_the_demo_categories_on_held_out_pieces():
     from conchshell.data.demo import demo_piece
-    from conchshell.judge import accuracy, judge_pieces, train_judge
+    from conchshell.evaluation.judge import accuracy, judge_pieces, train_judge
 
     cats = ("beach", "night_city", "snowy_mountains")
 
@@ -124,7 +124,7 @@ def make_pipeline_outputs(root, level: str = "high"):
     """data/prepared (manifest, categories, pictures), data/features/{audio,images}.h5 and models/."""
     from test_cli import CATEGORIES, LEVEL_INDEX, make_models  # tiny models in the contract layouts
 
-    from conchshell.models.jukebox.checkpoint import load_vqvae
+    from conchshell.artifacts.jukebox import load_vqvae
 
     prepared, features = root / "data/prepared", root / "data/features"
     (prepared / "images").mkdir(parents=True)

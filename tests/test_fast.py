@@ -1,4 +1,4 @@
-"""The fast inference path (conchshell.fast, conchshell.runtime): ONNX Runtime matches eager PyTorch, runs from the
+"""The fast inference path (conchshell.inference.export, conchshell.inference.runtime): ONNX Runtime matches eager PyTorch, runs from the
 cached bundle without importing torch, and falls back cleanly.
 
 Tolerance: waves, S-T features and class probabilities within 1e-4 × (1 + max |eager|) absolute, labels equal.
@@ -21,10 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from test_cli import make_models  # noqa: E402
 
-from conchshell import runtime
 from conchshell.errors import ConchError
-from conchshell.fast import FastPipeline
-from conchshell.pipeline import Pipeline, load_pipeline
+from conchshell.inference import engine, runtime
+from conchshell.inference.export import FastPipeline
+from conchshell.inference.pipeline import Pipeline, load_pipeline
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 needs_ort = pytest.mark.skipif(not runtime.onnxruntime_available(), reason="onnx / onnxruntime not installed")
@@ -117,9 +117,9 @@ def test_generate_from_the_bundle_imports_no_torch(models, tmp_path):
 @needs_ort
 def test_bundle_knows_its_level(models, tmp_path):
     """--level other than the generator's: the same one-line error as the eager path, from the bundle's meta."""
-    runtime.load(models, cache_dir=tmp_path)  # exports
+    engine.load(models, cache_dir=tmp_path)  # exports
     with pytest.raises(ConchError, match="generator was trained for level high, not low"):
-        runtime.load(models, level="low", cache_dir=tmp_path)
+        engine.load(models, level="low", cache_dir=tmp_path)
 
 
 def test_cache_keeps_the_bundles_used_last(models, tmp_path):
@@ -133,27 +133,27 @@ def test_cache_keeps_the_bundles_used_last(models, tmp_path):
     assert sorted(p.name for p in runtime.prune(tmp_path, keep=3)) == ["older", "oldest"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".writing.tmp", "new", "old", "recent"]
     if runtime.onnxruntime_available():
-        runtime.load(models, cache_dir=tmp_path)  # exports one more: the oldest two go
+        engine.load(models, cache_dir=tmp_path)  # exports one more: the oldest two go
         key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
         assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(
             [".writing.tmp", key, "new", "recent"]
         )
         os.utime(tmp_path / key / "meta.json", ns=(0, 0))
-        runtime.load(models, cache_dir=tmp_path)
+        engine.load(models, cache_dir=tmp_path)
         assert (tmp_path / key / "meta.json").stat().st_mtime > 10**6  # used now
 
 
 @needs_ort
 def test_a_read_only_bundle_still_runs(models, tmp_path, monkeypatch, capsys):
     """A cache the user may read but not write (a shared one): the bundle runs, unmarked, with no note."""
-    runtime.load(models, cache_dir=tmp_path)  # exports, and saves the optimised graph
+    engine.load(models, cache_dir=tmp_path)  # exports, and saves the optimised graph
 
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "utime", refused)
     capsys.readouterr()
-    assert isinstance(runtime.load(models, cache_dir=tmp_path), runtime.OrtPipeline)
+    assert isinstance(engine.load(models, cache_dir=tmp_path), runtime.OrtPipeline)
     assert capsys.readouterr().err == ""
 
 
@@ -167,7 +167,7 @@ def test_eager_when_onnxruntime_is_missing(pipeline, models, tmp_path, monkeypat
     wave, label = pipeline.run(x)
     wave_fast, label_fast = quick.run(x)
     assert np.array_equal(wave_fast, wave) and np.array_equal(label_fast, label)
-    assert isinstance(runtime.load(models, backend="auto", cache_dir=tmp_path), Pipeline)
+    assert isinstance(engine.load(models, backend="auto", cache_dir=tmp_path), Pipeline)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -177,7 +177,7 @@ def test_export_failure_falls_back_to_eager(models, tmp_path, monkeypatch, capsy
         raise RuntimeError("unsupported operator")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
-    loaded = runtime.load(models, cache_dir=tmp_path)
+    loaded = engine.load(models, cache_dir=tmp_path)
     assert isinstance(loaded, Pipeline)
     assert (
         "the pipeline runs in PyTorch (ONNX Runtime could not take it: unsupported operator)" in capsys.readouterr().err
@@ -193,7 +193,7 @@ def test_damaged_bundle_falls_back_to_eager(models, tmp_path, capsys):
     (tmp_path / key / "meta.json").write_text(
         json.dumps({"level": "high", "categories": ["a"], "image_size": 224, "sample_rate": 16000, "num_samples": 16})
     )
-    assert isinstance(runtime.load(models, cache_dir=tmp_path), Pipeline)
+    assert isinstance(engine.load(models, cache_dir=tmp_path), Pipeline)
     assert "runs in PyTorch" in capsys.readouterr().err
 
 

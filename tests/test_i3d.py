@@ -14,11 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conchshell.checkpoints import load_tcnn, save_tcnn
+from conchshell.artifacts.checkpoints import load_tcnn, save_tcnn
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.artifacts.stores import ImageStore
 from conchshell.data.manifest import Pair, build_manifest, read_manifest, write_manifest
-from conchshell.data.store import ImageStore
 from conchshell.errors import ConchError
-from conchshell.models.i3d import build_i3d, feature_dim, temporal_length
+from conchshell.models.i3d import feature_dim, temporal_length
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN
 from conchshell.training.tcnn import load_pictures

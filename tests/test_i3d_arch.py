@@ -14,9 +14,9 @@ from gan_helpers import make_workspace  # noqa: E402
 from test_cli import make_models  # noqa: E402
 
 from conchshell import cli
-from conchshell.checkpoints import load_generator
+from conchshell.artifacts.checkpoints import load_generator
 from conchshell.errors import ConchError
-from conchshell.pipeline import load_pipeline
+from conchshell.inference.pipeline import load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from conchshell.artifacts import jukebox as checkpoint
+from conchshell.artifacts.jukebox import load_vqvae, save_vqvae
 from conchshell.errors import ConchError
-from conchshell.models.jukebox import VQVAE, JukeboxCodec, checkpoint, load_vqvae, preset_hps, save_vqvae
+from conchshell.models.jukebox import VQVAE, JukeboxCodec, preset_hps
 from conchshell.models.jukebox.presets import merge_hps
 from conchshell.models.jukebox.resnet import dilations
 from conchshell.training.vqvae import train_vqvae

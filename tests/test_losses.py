@@ -12,7 +12,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gan_helpers import tiny_codec  # noqa: E402
 
 from conchshell.config import from_dict
-from conchshell.losses import (
+from conchshell.models.discriminator import Discriminator, discriminator_config
+from conchshell.models.generator import Generator, generator_config
+from conchshell.training.gan import make_loss
+from conchshell.training.losses import (
     TERMS,
     Step,
     check_terms,
@@ -23,9 +26,6 @@ from conchshell.losses import (
     weighted_sum,
     window_frames,
 )
-from conchshell.models.discriminator import Discriminator, discriminator_config
-from conchshell.models.generator import Generator, generator_config
-from conchshell.training.gan import make_loss
 
 
 def maps(score: float, feature: float, scales: int = 3, layers: int = 7) -> list[list[torch.Tensor]]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conchshell.data.demo import Score, demo_piece, demo_score, render
-from conchshell.music_metrics import (
+from conchshell.evaluation.music.metrics import (
     MUSIC_METRICS,
     MusicScores,
     Notes,
@@ -20,7 +20,14 @@ from conchshell.music_metrics import (
     pitch_class_histogram,
     pitch_span,
 )
-from conchshell.transcription import FRAMES_PER_SECOND, MODEL_RATE, TranscriptionCache, audio_key, frame_windows, unwrap
+from conchshell.evaluation.music.transcription import (
+    FRAMES_PER_SECOND,
+    MODEL_RATE,
+    TranscriptionCache,
+    audio_key,
+    frame_windows,
+    unwrap,
+)
 
 RATE = 16000
 C_MAJOR = {0, 2, 4, 5, 7, 9, 11}
@@ -47,7 +54,7 @@ def notes_of(score: Score, seconds: float = 8.0) -> Notes:
 
 @pytest.fixture(scope="module")
 def transcriber():
-    from conchshell.transcription import PianoTranscriber
+    from conchshell.evaluation.music.transcription import PianoTranscriber
 
     return PianoTranscriber()
 
@@ -191,7 +198,7 @@ def test_cache_round_trips_exactly_and_treats_a_broken_entry_as_a_miss(tmp_path)
 
 
 def test_music_evaluation_transcribes_ground_truth_once_and_then_reads_the_cache(transcriber, tmp_path):
-    from conchshell.music_evaluation import MusicEvaluation
+    from conchshell.evaluation.music.split import MusicEvaluation
 
     truth, gen = synthesize(scale(60)), synthesize(scale(62))
     first = MusicEvaluation(transcriber, RATE, TranscriptionCache(tmp_path))
@@ -207,7 +214,7 @@ def test_music_evaluation_transcribes_ground_truth_once_and_then_reads_the_cache
 
 
 def test_piano_roll_is_a_png_and_lands_in_the_report(tmp_path):
-    from conchshell.report import Sample, piano_roll_png, render_report
+    from conchshell.evaluation.report import Sample, piano_roll_png, render_report
 
     notes = notes_of(scale(60))
     png = piano_roll_png(notes, notes.transposed(2), 8.0, "x")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conchshell.report import Sample, metrics_table, render_report, write_report
+from conchshell.evaluation.report import Sample, metrics_table, render_report, write_report
 
 RATE = 16000
 METRICS = {

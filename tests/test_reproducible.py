@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-from conchshell.data.audio import drop_riff_chunk, write_wav
+from conchshell.audio.files import drop_riff_chunk, write_wav
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -52,8 +52,8 @@ def test_info_imports_no_model_stack(tmp_path):
 
 def test_generate_path_imports_only_torch_for_inception():
     code = (
-        "import conchshell.pipeline, conchshell.fast, conchshell.checkpoints\n"
-        "from conchshell.models.i3d import build_i3d\n"
+        "import conchshell.inference.pipeline, conchshell.inference.export, conchshell.artifacts.checkpoints\n"
+        "from conchshell.artifacts.i3d import build_i3d\n"
         "build_i3d(arch='inception')\n"
     )
     result = modules_after(code)
@@ -64,15 +64,15 @@ def test_generate_path_imports_only_torch_for_inception():
 @pytest.mark.slow
 def test_onnx_runtime_path_imports_no_torch():
     """What `generate` imports when the models' ONNX bundle exists (tests/test_fast.py runs the whole command)."""
-    code = "import conchshell.cli, conchshell.generate, conchshell.runtime, conchshell.data.audio, conchshell.web.composer\n"
+    code = "import conchshell.cli, conchshell.inference.generate, conchshell.inference.runtime, conchshell.audio.files, conchshell.web.composer\n"
     assert modules_after(code) == {"rc": 0, "heavy": []}
 
 
 def test_inference_imports_no_training_module():
-    """Issue 12: generate, fast, evaluation and serve load models through conchshell.checkpoints, not training."""
+    """Issue 12: generate, fast, evaluation and serve load models through conchshell.artifacts.checkpoints, not training."""
     code = (
         "import sys\n"
-        "import conchshell.cli, conchshell.pipeline, conchshell.fast, conchshell.evaluation, conchshell.web.composer\n"
+        "import conchshell.cli, conchshell.inference.pipeline, conchshell.inference.export, conchshell.evaluation.scores, conchshell.web.composer\n"
         "print(sorted(m for m in sys.modules if m.startswith('conchshell.training')))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -82,5 +82,5 @@ def test_inference_imports_no_training_module():
 
 @pytest.mark.slow
 def test_r50_imports_pytorchvideo_when_used():
-    result = modules_after("from conchshell.models.i3d import build_i3d\nbuild_i3d(arch='r50')")
+    result = modules_after("from conchshell.artifacts.i3d import build_i3d\nbuild_i3d(arch='r50')")
     assert "pytorchvideo" in result["heavy"]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conchshell.data.store import (
+from conchshell.artifacts.stores import (
     AudioStore,
     ImageStore,
     PairDataset,

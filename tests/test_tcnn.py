@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from conchshell.checkpoints import load_tcnn, save_tcnn
+from conchshell.artifacts.checkpoints import load_tcnn, save_tcnn
+from conchshell.artifacts.i3d import build_i3d
 from conchshell.config import TCNNConfig
 from conchshell.data.images import to_tensor
 from conchshell.errors import ConchError
-from conchshell.models.i3d import build_i3d
+from conchshell.evaluation.cost import TABLE1_TCNN, count_macs, count_params
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.tcnn import TCNN, frames_to_video, group_means, normalise, time_image_features
-from conchshell.profile import TABLE1_TCNN, count_macs, count_params
 from conchshell.training.tcnn import (
     channel_stats,
     evaluate_tcnn,

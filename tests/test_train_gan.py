@@ -19,10 +19,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gan_helpers import make_workspace  # noqa: E402
 
-from conchshell.checkpoints import load_generator
+from conchshell.artifacts.checkpoints import load_generator
 from conchshell.errors import ConchError
 from conchshell.io import load_torch
-from conchshell.losses import ConchShellLoss
+from conchshell.training.losses import ConchShellLoss
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "train_gan.py"

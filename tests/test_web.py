@@ -29,12 +29,12 @@ from PIL import Image
 from test_cli import TinyI3D, make_models
 from web_helpers import free_port, live_server, make_study, wait_ready, write_params
 
-import conchshell.pipeline
+import conchshell.inference.pipeline
 from conchshell import cli
 from conchshell.data.images import read_picture
-from conchshell.web import ratings
+from conchshell.evaluation.listening import ratings
+from conchshell.evaluation.listening.mos import mos_ci, summarise
 from conchshell.web.app import Settings, create_app
-from conchshell.web.mos import mos_ci, summarise
 from conchshell.web.trials import fingerprint, load_pool
 from conchshell.web.uploads import UploadRefused, decode_picture
 
@@ -119,7 +119,7 @@ def test_ratings_are_written_once_and_checked(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from conchshell.web import ratings
+from conchshell.evaluation.listening import ratings
 db, rater, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for k in range(n):
     token = ratings.new_trial(db, rater, f"s{k}", "generated", "exp")
@@ -227,7 +227,9 @@ def test_pool_needs_samples(tmp_path):
 
 @pytest.fixture
 def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
-    monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
+    monkeypatch.setattr(
+        conchshell.inference.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D()
+    )
     samples, prepared = make_study(tmp_path)
     return Settings(
         models=make_models(tmp_path / "models"),
@@ -396,7 +398,7 @@ def test_serve_rejects_a_bad_port(capsys):
 
 
 def test_the_report_links_to_the_listening_test():
-    from conchshell.report import render_report
+    from conchshell.evaluation.report import render_report
 
     page = render_report("t", {"val.pesq": 1.0}, [], 16000)
     assert '<a href="http://127.0.0.1:7860/listen">' in page and "dvc repro listening" in page

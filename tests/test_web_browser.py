@@ -27,7 +27,7 @@ from PIL import Image
 from test_cli import TinyI3D, make_models
 from web_helpers import live_server, make_study, write_params
 
-import conchshell.pipeline
+import conchshell.inference.pipeline
 from conchshell.web.app import Settings, create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +74,9 @@ def browser():
 @pytest.fixture
 def served(tmp_path, monkeypatch, one_thread):
     """(base URL, settings) of a live app with tiny models and a two-picture listening study."""
-    monkeypatch.setattr(conchshell.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D())
+    monkeypatch.setattr(
+        conchshell.inference.pipeline, "build_i3d", lambda checkpoint=None, seed=0, arch="inception": TinyI3D()
+    )
     samples, prepared = make_study(tmp_path)
     settings = Settings(
         models=make_models(tmp_path / "models"),

@@ -13,7 +13,7 @@ import soundfile as sf
 import uvicorn
 from PIL import Image
 
-from conchshell.web.ratings import SYSTEMS
+from conchshell.evaluation.listening.ratings import SYSTEMS
 
 RATE = 16000
 

@@ -32,8 +32,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
-from conchshell.audio_spec import PAPER
-from conchshell.data.audio import read_audio
+from conchshell.audio.files import read_audio
+from conchshell.audio.spec import PAPER
 from conchshell.data.images import read_picture
 from conchshell.data.manifest import Pair
 from conchshell.errors import ConchError

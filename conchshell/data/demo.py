@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 from conchshell.data.manifest import Pair
 
 CATEGORIES = ("beach", "desert", "forest", "night_city", "snowy_mountains", "sunset_sea")

@@ -12,19 +12,17 @@ Two architectures (`i3d.arch` in params.yaml):
   is imported only here, only for this arch.
 
 Without a checkpoint the network is a fixed-seed random initialisation (features carry no pretrained
-knowledge). Never downloads anything.
+knowledge). Never downloads anything; checkpoints are read by `conchshell.artifacts.i3d`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch import nn
 
-from conchshell.errors import ConchError
-from conchshell.io import check_state_dict, load_torch, state_dict_sha256
+from conchshell.io import state_dict_sha256
 from conchshell.models.inception_i3d import InceptionI3d
 
 ARCHS = ("inception", "r50")
@@ -42,12 +40,12 @@ LAYOUTS = {
 
 def feature_dim(arch: str = DEFAULT_ARCH) -> int:
     """Channels of the S-T features of `arch` (inception 1024, r50 2048)."""
-    return FEATURE_DIMS[_check_arch(arch)]
+    return FEATURE_DIMS[check_arch(arch)]
 
 
 def temporal_length(num_frames: int, arch: str = DEFAULT_ARCH) -> int:
     """T' of the S-T features for `num_frames` input frames (inception 18 → 2, r50 18 → 9)."""
-    if _check_arch(arch) == "r50":
+    if check_arch(arch) == "r50":
         return (num_frames - 1) // 2 + 1
     t = math.ceil(math.ceil(math.ceil(num_frames / 2) / 2) / 2)  # Conv3d_1a, MaxPool3d_4a, MaxPool3d_5a: stride 2
     return max(t - 1, 1)  # the final average pool spans 2 frames (clipped to 1 on a 1-frame map)
@@ -62,7 +60,7 @@ class I3DFeatures(nn.Module):
     def __init__(self, net: nn.Module, arch: str = DEFAULT_ARCH, pretrained: bool = False):
         super().__init__()
         self.net = net
-        self.arch = _check_arch(arch)
+        self.arch = check_arch(arch)
         self.feature_dim = FEATURE_DIMS[self.arch]
         self.pretrained = pretrained
         self.net.eval()
@@ -89,64 +87,15 @@ def make_net(arch: str = DEFAULT_ARCH, seed: int = 0, num_classes: int = 400) ->
     """The bare network of `arch` with a fixed-seed random initialisation (no download)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if _check_arch(arch) == "inception":
+        if check_arch(arch) == "inception":
             return InceptionI3d(num_classes=num_classes, in_channels=3)
         from pytorchvideo.models.hub import i3d_r50  # heavy (torchvision, sympy): only for this arch
 
         return i3d_r50(pretrained=False)
 
 
-def build_i3d(checkpoint: str | os.PathLike | None = None, seed: int = 0, arch: str = DEFAULT_ARCH) -> I3DFeatures:
-    """The frozen feature extractor of `arch`, with the weights of `checkpoint` when given, else seeded init.
-
-    An Inception checkpoint may have any number of logits classes (rgb_imagenet.pt 400, rgb_charades.pt
-    157); the features do not use them.
-    """
-    if checkpoint is None:
-        return I3DFeatures(make_net(arch, seed), arch, pretrained=False)
-    state = read_i3d_checkpoint(checkpoint, arch)
-    logits = state.get("logits.conv3d.weight")
-    num_classes = int(logits.shape[0]) if arch == "inception" and logits is not None and logits.dim() == 5 else 400
-    net = make_net(arch, seed, num_classes)
-    what = "not an Inception-I3D checkpoint" if arch == "inception" else "not an i3d_r50 checkpoint"
-    check_state_dict(net.state_dict(), state, checkpoint, what)
-    net.load_state_dict(state)
-    return I3DFeatures(net, arch, pretrained=True)
-
-
-def checkpoint_arch(state: object) -> str | None:
-    """Which arch's layout a loaded checkpoint has (inception | r50), or None when it is neither."""
-    if isinstance(state, dict) and isinstance(state.get("model_state"), dict):
-        return "r50"
-    if not isinstance(state, dict) or not state or not all(isinstance(k, str) for k in state):
-        return None
-    keys = [k.removeprefix("module.") for k in state]
-    if any(k.startswith(("Conv3d_1a_7x7.", "Mixed_")) for k in keys):
-        return "inception"
-    if any(k.startswith("blocks.") for k in keys):
-        return "r50"
-    return None
-
-
-def read_i3d_checkpoint(checkpoint: str | os.PathLike, arch: str = DEFAULT_ARCH) -> dict[str, torch.Tensor]:
-    """The state dict in `checkpoint` (weights_only; `module.` stripped); one-line ConchError for another layout."""
-    _check_arch(arch)
-    state = load_torch(checkpoint, "I3D checkpoint")
-    found = checkpoint_arch(state)
-    if found is None:
-        raise ConchError(f"{checkpoint}: not an I3D checkpoint (i3d.arch {arch} expects {LAYOUTS[arch]})")
-    if found != arch:
-        raise ConchError(
-            f"{checkpoint}: holds {LAYOUTS[found].split(' (')[0]}, but i3d.arch is {arch}; set i3d.arch: {found}"
-        )
-    if arch == "r50":
-        state = state["model_state"]
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConchError(f"{checkpoint}: not an I3D checkpoint (expected {LAYOUTS[arch]})")
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def _check_arch(arch: str) -> str:
+def check_arch(arch: str) -> str:
+    """`arch`, or ValueError when it is not one of ARCHS."""
     if arch not in ARCHS:
         raise ValueError(f"I3D arch {arch!r}: choose one of {' | '.join(ARCHS)}")
     return arch

@@ -11,7 +11,7 @@ The TCNN's convolutions are used along two paths that share their weights:
   first block equals the classifier path's first pre-pool map). Every conv is 'same'-padded, so each
   block's pre-activation output is [B, C_i, 224, 224]; these pre-pool maps are the `blocks` of
   `forward`. At full resolution this path is the expensive one (29.4 G MACs for TCNN-6, see
-  `python -m conchshell.profile tcnn`).
+  `python -m conchshell.evaluation.cost tcnn`).
 
 TCNN-6: six blocks, channels 3→16 (k7, dilation 2) →32 (k7) →64 (k5, d2) →128 (k5) →256 (k3, d2)
 →128 (k3), one block per stage; 2,284,686 parameters (paper: 2.285 M).

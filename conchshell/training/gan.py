@@ -1,7 +1,7 @@
 """Training of the ConchShell GAN on the HDF5 caches (never TCNN, I3D or the Jukebox encoder).
 
 One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent, fake.detach()); G's step
-on adversarial + FM + wave + mel (`conchshell.losses`). The first `warmup_steps` steps (0 = none) train G
+on adversarial + FM + wave + mel (`conchshell.training.losses`). The first `warmup_steps` steps (0 = none) train G
 alone on `gan.warmup_lambdas` (the demo: the latent term alone, no D) against `gan.warmup_target`, so G has learnt
 which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
 G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); G at `warmup_lr_g` during the warm-up; StepLR ×gamma_g /
@@ -20,8 +20,8 @@ deletes last.pt once models/gan.pt is written: a finished run is never taken for
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
 section), `step`, plus `vqvae_sha256`, `replica_sha256` (G's hash on every rank, all equal) and the audio spec
-G was trained on (`audio_rate`, `seconds`: conchshell.audio_spec); the stage adds `i3d` (the I3D identity).
-Read by `conchshell.checkpoints.load_generator`.
+G was trained on (`audio_rate`, `seconds`: conchshell.audio.spec); the stage adds `i3d` (the I3D identity).
+Read by `conchshell.artifacts.checkpoints.load_generator`.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from tqdm import tqdm
 from conchshell.config import Config, to_dict
 from conchshell.errors import ConchError
 from conchshell.io import load_torch, save_torch, state_dict_sha256
-from conchshell.losses import ConchShellLoss, check_terms, is_finite
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
+from conchshell.training.losses import ConchShellLoss, check_terms, is_finite
 from conchshell.training.targets import PieceBank
 
 #: gan keys that do not change what a step computes (a resumed run may change them).

@@ -6,7 +6,7 @@ are stored in the checkpoint (ImageBranch uses the same function and values). Tr
 augmentation before it (torchvision.transforms.v2 on tensors, drawn per picture): horizontal flip,
 a small random resized crop (scale 0.8–1), colour jitter.
 
-The checkpoint (models/tcnn.pt) is written and read by `conchshell.checkpoints` (save_tcnn / load_tcnn).
+The checkpoint (models/tcnn.pt) is written and read by `conchshell.artifacts.checkpoints` (save_tcnn / load_tcnn).
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from conchshell.audio_spec import PAPER
-from conchshell.log_mel import MelSettings, log_mel
+from conchshell.audio.log_mel import MelSettings, log_mel
+from conchshell.audio.spec import PAPER
+from conchshell.evaluation.pair_metrics import mel_l1, stoi
 from conchshell.models.jukebox.vqvae import VQVAE
-from conchshell.pair_metrics import mel_l1, stoi
 
 #: (n_fft, hop) of the spectral loss resolutions (window = n_fft, Hann).
 STFT_RESOLUTIONS = ((1024, 256), (512, 128), (256, 64), (128, 32))
@@ -42,7 +42,7 @@ def spectral_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return total / len(resolutions)
 
 
-#: The log-mel loss resolutions (conchshell.log_mel).
+#: The log-mel loss resolutions (conchshell.audio.log_mel).
 MEL_RESOLUTIONS = (MelSettings(128, 2048, 512), MelSettings(64, 1024, 256), MelSettings(32, 512, 128))
 
 
@@ -107,7 +107,7 @@ def evaluate_vqvae(
 ) -> dict[str, float]:
     """Per-level scores of the reconstructions of whole clips waves [N, T]: the decoder's ceilings.
 
-    recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (`conchshell.pair_metrics`, as the
+    recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (`conchshell.evaluation.pair_metrics`, as the
     evaluation scores generated pieces), rms_ratio_L (RMS of the reconstructions / RMS of the clips: 1 = loudness kept)
     and codebook_usage_L (share of the codes used).
     """

@@ -29,8 +29,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from conchshell.errors import ConchError
-from conchshell.report import data_uri
-from conchshell.web import ratings
+from conchshell.evaluation.listening import ratings
+from conchshell.evaluation.report import data_uri
 from conchshell.web.composer import Composer
 from conchshell.web.trials import SamplePool, load_pool
 from conchshell.web.uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, UploadRefused, decode_picture, too_large

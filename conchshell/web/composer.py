@@ -57,14 +57,13 @@ class Composer:
         self._executor.submit(self._load)
 
     def _load(self) -> None:
-        from conchshell import runtime
-        from conchshell.cli import pipeline_settings
+        from conchshell.inference import engine
 
         try:
             if not Path(self.models).is_dir():
                 raise ConchError(f"{self.models}: models folder not found (run `dvc repro`, or give --models DIR)")
-            checkpoint, seed, arch = pipeline_settings(self.params)
-            self._pipeline = runtime.load(
+            checkpoint, seed, arch = engine.pipeline_settings(self.params)
+            self._pipeline = engine.load(
                 self.models, self.level, self.device, checkpoint, seed, arch
             )  # ONNX Runtime where it can
             self._seed, self.image_size, self.state = seed, self._pipeline.image_size, "ready"
@@ -84,7 +83,7 @@ class Composer:
             self.waiting -= 1
 
     def _compose(self, picture: np.ndarray) -> Piece:
-        from conchshell.report import spectrogram_png, wav_bytes
+        from conchshell.evaluation.report import spectrogram_png, wav_bytes
 
         if self._pipeline is None:
             raise ConchError(self.state)

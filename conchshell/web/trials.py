@@ -19,7 +19,7 @@ from pathlib import Path
 
 from conchshell.data.manifest import read_manifest
 from conchshell.errors import ConchError
-from conchshell.web.ratings import SYSTEMS
+from conchshell.evaluation.listening.ratings import SYSTEMS
 
 
 def fingerprint(samples_dir: str | os.PathLike) -> str:

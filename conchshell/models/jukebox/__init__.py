@@ -1,8 +1,8 @@
-"""Our implementation of the Jukebox VQ-VAE (key-compatible with the official `vqvae.pth.tar`)."""
+"""Our implementation of the Jukebox VQ-VAE (key-compatible with the official `vqvae.pth.tar`,
+which `conchshell.artifacts.jukebox` reads and writes)."""
 
-from conchshell.models.jukebox.checkpoint import load_vqvae, save_vqvae
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
 
-__all__ = ["VQVAE", "JukeboxCodec", "load_vqvae", "save_vqvae", "preset_hps"]
+__all__ = ["VQVAE", "JukeboxCodec", "preset_hps"]

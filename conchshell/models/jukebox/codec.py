@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import nn
 
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 from conchshell.config import LEVELS
 from conchshell.models.jukebox.vqvae import VQVAE
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 from conchshell.errors import ConchError
 
 JUKEBOX_5B: dict = {

@@ -66,7 +66,7 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, title: str = "") -> byte
     import matplotlib.pyplot as plt
     import torch
 
-    from conchshell.log_mel import METRIC, log_mel
+    from conchshell.audio.log_mel import METRIC, log_mel
 
     mel = log_mel(torch.as_tensor(np.asarray(wave, np.float32)), sample_rate, METRIC).numpy()
     seconds = len(wave) / sample_rate
@@ -91,7 +91,7 @@ def _finish_png(fig, ax, title: str) -> bytes:
 
 
 def piano_roll_png(ground_truth, generated, seconds: float, title: str = "") -> bytes:
-    """PNG bytes of two note lists (conchshell.music_metrics.Notes) as one piano roll: ground truth as grey bars,
+    """PNG bytes of two note lists (conchshell.evaluation.music.metrics.Notes) as one piano roll: ground truth as grey bars,
     the generated piece as orange outlines; x is time in seconds, y the MIDI pitch."""
     import matplotlib
 

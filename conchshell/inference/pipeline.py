@@ -9,7 +9,7 @@
       → JukeboxCodec.decode                → wave [B,T] at the audio spec G was trained on (T = rate · seconds)
 
 `load_pipeline(models_dir)` reads models/tcnn.pt, models/vqvae.pt and models/gan.pt through
-`conchshell.checkpoints`; the I3D is rebuilt exactly as `encode_images` built it (params.yaml's i3d.arch and
+`conchshell.artifacts.checkpoints`; the I3D is rebuilt exactly as `encode_images` built it (params.yaml's i3d.arch and
 i3d.checkpoint, or the seeded random init) and checked against the identity recorded in gan.pt.
 """
 
@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from conchshell.audio_spec import PAPER, AudioSpec
-from conchshell.checkpoints import check_i3d, gan_path, load_generator, load_tcnn, load_vqvae
+from conchshell.artifacts.checkpoints import check_i3d, gan_path, load_generator, load_tcnn, load_vqvae
+from conchshell.artifacts.i3d import build_i3d
+from conchshell.audio.spec import PAPER, AudioSpec
 from conchshell.data.images import to_tensor
 from conchshell.errors import ConchError
 from conchshell.models.generator import Generator
-from conchshell.models.i3d import build_i3d, feature_dim
+from conchshell.models.i3d import feature_dim
 from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.codec import JukeboxCodec
 
@@ -59,8 +60,8 @@ def fold_weight_norm(module: nn.Module) -> nn.Module:
 class Pipeline(nn.Module):
     """`forward(pictures [B,3,224,224] in [0,1]) -> (wave [B,T], label long [B])`, frozen and in eval mode.
 
-    `run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` in numpy, as `conchshell.generate`
-    and the ONNX Runtime pipeline (`conchshell.runtime.OrtPipeline`) take it.
+    `run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` in numpy, as `conchshell.inference.generate`
+    and the ONNX Runtime pipeline (`conchshell.inference.runtime.OrtPipeline`) take it.
     The generator's weight norm is folded into plain weights (`fold_weight_norm`, in place).
     """
 

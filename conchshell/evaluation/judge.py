@@ -34,7 +34,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 
 N_FFT, HOP = 4096, 512
 TEMPO_BINS = np.geomspace(40.0, 240.0, 25)  # bpm edges of the 24 tempo bins

@@ -32,8 +32,8 @@ def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FE
         if not path.is_file():
             lines.append(f"{path}: missing (run `dvc repro`)")
             continue
+        from conchshell.artifacts.jukebox import read_checkpoint
         from conchshell.io import load_torch  # torch: only once there is a checkpoint to read
-        from conchshell.models.jukebox.checkpoint import read_checkpoint
 
         try:
             ckpt = read_checkpoint(path) if name == "vqvae.pt" else load_torch(path, f"{what} checkpoint")
@@ -80,8 +80,8 @@ def _state_dict(ckpt: dict, key: str) -> dict:
 
 
 def _vqvae(ckpt: dict, cfg: Config, path: Path) -> tuple[str, str]:
+    from conchshell.artifacts.jukebox import check_hps
     from conchshell.io import state_dict_sha256
-    from conchshell.models.jukebox.checkpoint import check_hps
     from conchshell.models.jukebox.presets import merge_hps, preset_hps
 
     digest = state_dict_sha256(_state_dict(ckpt, "model"))
@@ -121,7 +121,7 @@ def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
 
 
 def _i3d_identity(i3d: dict | None, cfg: Config) -> str:
-    """The I3D the generator's training features came from (conchshell.checkpoints.i3d_identity), and whether
+    """The I3D the generator's training features came from (conchshell.artifacts.checkpoints.i3d_identity), and whether
     params.yaml still builds it (generate refuses another one)."""
     if not i3d or not isinstance(i3d.get("sha256"), str):
         return ""

@@ -7,7 +7,7 @@ the I3D's identity. Inference (generate, fast, evaluate, serve) loads through he
     models/gan.pt    dict: level, generator (state dict), generator_config, categories, config (the gan
                      section), step, vqvae_sha256, replica_sha256, and (since issue 12) i3d: the I3D identity
                      the training features were made with → GANCheckpoint
-    models/vqvae.pt  the official Jukebox layout (`conchshell.models.jukebox.checkpoint`, re-exported here)
+    models/vqvae.pt  the official Jukebox layout (`conchshell.artifacts.jukebox`, re-exported here)
     I3D identity     dict: arch, checkpoint (path or None), checkpoint_sha256 (file bytes, or None), seed (used
                      only without a checkpoint), sha256 (`I3DFeatures.sha256`, the weights). encode_images records
                      it in images.h5, train_gan copies it into gan.pt, `load_pipeline` checks it (`check_i3d`).
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from conchshell.artifacts.jukebox import load_vqvae, save_vqvae
 from conchshell.errors import ConchError
 from conchshell.io import file_sha256, load_torch, save_torch
 from conchshell.models.generator import Generator, build_generator
 from conchshell.models.i3d import I3DFeatures
-from conchshell.models.jukebox.checkpoint import load_vqvae, save_vqvae
 from conchshell.models.tcnn import ARCHS, TCNN
-from conchshell.runtime import gan_path
+from conchshell.paths import gan_path
 
 __all__ = [
     "TCNNCheckpoint",

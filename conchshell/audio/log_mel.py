@@ -6,7 +6,7 @@ The floor keeps log finite on silence: `add` → log(mel + 1e-5) (smooth everywh
 `clamp` → log(max(mel, 1e-5)) (exact above the floor: the metrics).
 
 The settings in use:
-- G's mel term (conchshell/losses.py) and the GAN log's spectrogram: `LOSS` — 128 mels, n_fft 1024, hop 256, add;
+- G's mel term (conchshell/training/losses.py) and the GAN log's spectrogram: `LOSS` — 128 mels, n_fft 1024, hop 256, add;
 - the VQ-VAE's multi-resolution term (conchshell/training/vqvae.py): 128/64/32 mels at n_fft 2048/1024/512,
   hop n_fft/4, add;
 - `mel_l1` in metrics/eval.json and the report's spectrograms: `METRIC` — 80 mels, n_fft 1024,

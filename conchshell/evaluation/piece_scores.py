@@ -1,5 +1,5 @@
 """One picture's scores beside the VQ-VAE's ceiling, and a split's means of them: the shape shared by the
-signal scores (`conchshell.evaluation.PieceScores`) and the music scores (`conchshell.music_metrics.MusicPiece`).
+signal scores (`conchshell.evaluation.scores.PieceScores`) and the music scores (`conchshell.evaluation.music.metrics.MusicPiece`).
 
     Piece.generated  {metric: value}   the generated piece against the picture's ground-truth piece
     Piece.ceiling    {metric: value}   the VQ-VAE reconstruction of the ground truth against it

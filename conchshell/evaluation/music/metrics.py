@@ -1,7 +1,7 @@
 """Music-aware scores of a generated piece against its ground truth, computed on note transcriptions.
 
 A piece is a list of notes (`Notes`: onset and offset in seconds, MIDI pitch, amplitude), from the piano
-transcriber (conchshell/transcription.py) or, for the demo data, from the score the piece was synthesised
+transcriber (conchshell/evaluation/music/transcription.py) or, for the demo data, from the score the piece was synthesised
 from. For a reference R (ground truth) and an estimate E (generated piece or VQ-VAE reconstruction):
 
 - **pitch_class_cosine** = h_R·h_E / (‖h_R‖ ‖h_E‖), with h[c] = Σ_{notes n with pitch mod 12 = c} (offset_n − onset_n),
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conchshell.piece_scores import Piece, by_category, finite_mean, means
+from conchshell.evaluation.piece_scores import Piece, by_category, finite_mean, means
 
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MUSIC_METRICS = (

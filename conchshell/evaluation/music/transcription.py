@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from conchshell.evaluation.music.metrics import Notes
 from conchshell.io import atomic_path
-from conchshell.music_metrics import Notes
 
 MODEL_RATE = 22050  # basic-pitch's audio rate
 FFT_HOP = 256  # samples per output frame

@@ -3,9 +3,9 @@
 Per picture (reference = the paired ground-truth piece, mono [T] at the audio spec's rate):
 - **PESQ** wide band at 16 kHz (ITU-T P.862.2; −0.5 … 4.64, higher is better), narrow band at 8 kHz, via `pesq`;
 - **STOI** (0 … 1, higher is better), via `pystoi`;
-- **log-mel L1**: mean |log mel(ref) − log mel(gen)| (conchshell.log_mel `METRIC`: 80 mels, n_fft 1024, hop 256; lower is better).
+- **log-mel L1**: mean |log mel(ref) − log mel(gen)| (conchshell.audio.log_mel `METRIC`: 80 mels, n_fft 1024, hop 256; lower is better).
 Per split:
-- **category agreement**: the judge (`conchshell.judge`, trained on the real training pieces) names
+- **category agreement**: the judge (`conchshell.evaluation.judge`, trained on the real training pieces) names
   each generated piece's category; the fraction that matches the picture's category;
 - **Fréchet distance** between the judge's embeddings of the real and of the generated pieces;
 - the **VQ-VAE ceiling**: the same metrics (agreement and Fréchet included) for the Jukebox
@@ -23,11 +23,11 @@ from scipy import linalg
 from torch import nn
 from tqdm import tqdm
 
-from conchshell.judge import Judge, judge_pieces
-from conchshell.pair_metrics import PAIR_METRICS, mel_l1, pair_metrics, pesq_score, stoi  # noqa: F401 (re-exported)
-from conchshell.piece_scores import Piece, by_category, means
-from conchshell.pipeline import synthesise
-from conchshell.report import Sample
+from conchshell.evaluation.judge import Judge, judge_pieces
+from conchshell.evaluation.pair_metrics import PAIR_METRICS, mel_l1, pair_metrics, pesq_score, stoi  # noqa: F401 (re-exported)
+from conchshell.evaluation.piece_scores import Piece, by_category, means
+from conchshell.evaluation.report import Sample
+from conchshell.inference.pipeline import synthesise
 
 
 # -- the judge's Fréchet distance -----------------------------------------------------------------
@@ -126,7 +126,7 @@ def evaluate_split(
     `dataset[i]` gives {"id", "piece", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
     "audio" [T]}. Returns the scores and the waves of the first `keep` pictures (one per category first).
     `on_piece(id, category, ground_truth [T], generated [T], reconstruction [T])`, when given, sees every picture
-    (the music metrics: conchshell/music_evaluation.py).
+    (the music metrics: conchshell/evaluation/music/split.py).
     """
     scores = SplitScores(split)
     real, fake, recon_embeds, samples = {}, [], [], {}

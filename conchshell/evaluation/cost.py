@@ -10,7 +10,7 @@ The paper's TCNN-6 figure (827.5 M) equals our classifier path's MACs exactly, s
 Counting runs the module on the `meta` device when possible (no memory, no compute), so even the
 full-resolution time path costs nothing to count.
 
-    uv run python -m conchshell.profile tcnn     # TCNN-6 / TCNN-18 table beside Table 1
+    uv run python -m conchshell.evaluation.cost tcnn     # TCNN-6 / TCNN-18 table beside Table 1
 """
 
 from __future__ import annotations
@@ -120,15 +120,15 @@ def tcnn_rows(image_size: int = 224, num_classes: int = 6) -> list[Row]:
 
 def i3d_rows(image_size: int = 224, frames: int = 18) -> list[Row]:
     """pytorchvideo i3d_r50 up to its last stage, on Algorithm 1's video [1,3,18,H,W]."""
-    from conchshell.models.i3d import I3DFeatures, make_i3d_r50
+    from conchshell.models.i3d import I3DFeatures, make_net
 
     with torch.device("meta"):
-        model = I3DFeatures(make_i3d_r50())
+        model = I3DFeatures(make_net("r50"), "r50", pretrained=False)
         x = torch.zeros(1, 3, frames, image_size, image_size)
     return [Row("i3d_r50", count_params(model), None, count_macs(model, x), None, f"{frames}×{image_size}² video")]
 
 
-#: `python -m conchshell.profile <what>` → rows of the table.
+#: `python -m conchshell.evaluation.cost <what>` → rows of the table.
 PROFILES: dict[str, Callable[[], list[Row]]] = {"tcnn": tcnn_rows, "i3d": i3d_rows}
 
 

@@ -2,7 +2,7 @@
 
 Imports no torch: `generate` runs any pipeline with `run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T],
 label int64 [B])` and the attributes image_size, sample_rate and categories — the eager PyTorch
-`conchshell.pipeline.Pipeline`, or the ONNX Runtime `conchshell.runtime.OrtPipeline`, which needs no torch.
+`conchshell.inference.pipeline.Pipeline`, or the ONNX Runtime `conchshell.inference.runtime.OrtPipeline`, which needs no torch.
 
 `plan_outputs(pictures, out)` decides and checks every wav's destination before any model loads: it never
 names a folder, an input picture or (without `overwrite`) an existing file, and never the same file twice.

@@ -1,8 +1,8 @@
-"""The music scores of a split, gathered while `evaluate_split` generates it (conchshell/music_metrics.py).
+"""The music scores of a split, gathered while `evaluate_split` generates it (conchshell/evaluation/music/metrics.py).
 
 `MusicEvaluation.split(name)` returns a callable that `evaluate_split(..., on_piece=...)` calls once per
 picture with its ground truth, generated piece and VQ-VAE reconstruction (mono float [T] each). Each
-piece is transcribed (conchshell/transcription.py): ground truth and reconstruction through the on-disk
+piece is transcribed (conchshell/evaluation/music/transcription.py): ground truth and reconstruction through the on-disk
 cache (they repeat across experiments and across the pictures that share a piece), the generated piece
 afresh; a transcription already made in this run is reused by content. The split's `MusicScores` and
 every picture's three transcriptions (for the piano rolls) are kept.
@@ -18,8 +18,8 @@ import pandas as pd
 
 from conchshell.data.demo import demo_score
 from conchshell.data.manifest import clip_id
-from conchshell.music_metrics import MusicScores, Notes
-from conchshell.transcription import PianoTranscriber, TranscriptionCache, audio_key
+from conchshell.evaluation.music.metrics import MusicScores, Notes
+from conchshell.evaluation.music.transcription import PianoTranscriber, TranscriptionCache, audio_key
 
 
 @dataclass

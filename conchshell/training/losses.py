@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conchshell.log_mel import LOSS, LogMel
+from conchshell.audio.log_mel import LOSS, LogMel
 
 Maps = list[list[torch.Tensor]]  # per scale, every layer's map [B, C_j, N_j]
 

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from conchshell.audio_spec import AudioSpec
+from conchshell.audio.spec import AudioSpec
 from conchshell.config import LEVELS
 from conchshell.data.manifest import clip_id
 from conchshell.errors import ConchError

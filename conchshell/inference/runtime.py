@@ -4,7 +4,7 @@
                                               → decoder) ─► wave float32 [B,T], label int64 [B]
                                                             (and st [B,C_st,T'], probs [B,C] for the tests)
 
-A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.fast.export_bundle` wrote,
+A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.inference.export.export_bundle` wrote,
 batch size free), meta.json (level, categories, image_size, sample_rate, num_samples) and, once a session has
 been built on this kind of CPU, opt-<cpu>/: the graph after ONNX Runtime's optimisations, whose layouts are
 CPU-specific (hence the CPU fingerprint in the name), its weights in an external file (pipeline.data) that
@@ -33,6 +33,7 @@ import numpy as np
 
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path, file_sha256
+from conchshell.paths import gan_path
 
 #: Bumped when the exported graph changes meaning (invalidates every bundle).
 EXPORT_VERSION = 2
@@ -43,8 +44,8 @@ KEEP_BUNDLES = 3
 #: one-picture command's 1.35 s) and saves 0.018 s a picture (`OrtPipeline`).
 PREPACK_FROM = 24
 #: Sources whose code is traced into the graph: a change to any of them makes a new bundle.
-GRAPH_SOURCES = ("models", "pipeline.py", "checkpoints.py", "fast.py")
-PACKAGE = Path(__file__).resolve().parent
+GRAPH_SOURCES = ("models", "config.py", "audio", "artifacts", "inference/pipeline.py", "inference/export.py")
+PACKAGE = Path(__file__).resolve().parents[1]  # conchshell/
 
 
 def default_cache_dir() -> Path:
@@ -127,14 +128,6 @@ def code_sha256(sources: tuple[str, ...] = GRAPH_SOURCES) -> str:
     return digest.hexdigest()
 
 
-def gan_path(models_dir: str | os.PathLike, level: str | None) -> Path:
-    """The generator checkpoint for `level`: models/gan-<level>.pt when present, else models/gan.pt."""
-    models_dir = Path(models_dir)
-    if level is not None and (models_dir / f"gan-{level}.pt").is_file():
-        return models_dir / f"gan-{level}.pt"
-    return models_dir / "gan.pt"
-
-
 def bundle_key(identity: dict) -> str:
     """32 hex digits naming a bundle: the identity, the export version, code and library versions."""
     blob = json.dumps(
@@ -204,7 +197,7 @@ def default_threads() -> int:
 class OrtPipeline:
     """`run(pictures uint8 [B,H,W,3]) -> (wave float32 [B,T], label int64 [B])` by one ONNX Runtime session.
 
-    Attributes as `conchshell.pipeline.Pipeline`'s: level, categories, image_size, sample_rate, num_samples.
+    Attributes as `conchshell.inference.pipeline.Pipeline`'s: level, categories, image_size, sample_rate, num_samples.
     `prepack=False` skips ONNX Runtime's weight pre-packing: set-up is then a memory map of the weights, each
     picture a little slower (`PREPACK_FROM`). Session set-up at the Deep level with the paper-size G (a 427 MB
     graph; fresh processes, interleaved, 2 threads): 1.09 s from the optimised graph in one file, 0.46 s with its
@@ -286,57 +279,6 @@ def write_meta(folder: Path, meta: BundleMeta) -> None:
     (folder / META).write_text(json.dumps(meta.__dict__, indent=1, sort_keys=True) + "\n")
 
 
-# -- choosing the engine -------------------------------------------------------------------------------
-def load(
-    models_dir: str | os.PathLike,
-    level: str | None = None,
-    device: str = "cpu",
-    i3d_checkpoint: str | os.PathLike | None = None,
-    i3d_seed: int = 0,
-    i3d_arch: str = "inception",
-    backend: str = "auto",
-    cache_dir: str | os.PathLike | None = None,
-    prepack: bool = True,
-):
-    """The pipeline `conchshell generate` runs: OrtPipeline from the models' bundle (exported first when missing),
-    else — backend eager, a CUDA device, ONNX Runtime missing or failing — the eager `Pipeline`.
-
-    With the bundle present nothing imports torch. Model errors are ConchErrors either way (the export loads
-    the models through `conchshell.pipeline.load_pipeline`, which checks them). `prepack`: as `OrtPipeline`'s
-    (a long-lived server keeps it; a command for fewer than PREPACK_FROM pictures starts faster without).
-    """
-
-    def load_eager():
-        from conchshell.pipeline import load_pipeline  # torch: imported only when the eager pipeline is needed
-
-        return load_pipeline(models_dir, level, device, i3d_checkpoint, i3d_seed, i3d_arch)
-
-    if not use_onnxruntime(backend, None if device == "cpu" else "--device is not cpu"):
-        return load_eager()
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = models_key(models_dir, level, i3d_checkpoint, i3d_seed, i3d_arch, cache)
-    folder = find_bundle(cache, key)
-    eager = None
-    if folder is None:
-        eager = load_eager()  # says which model file is missing or wrong
-        folder = _export(eager, cache / str(key))
-        if folder is None:
-            return eager
-    try:
-        pipeline = OrtPipeline(folder, prepack=prepack)
-    except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
-        fallback_note("the pipeline", err)
-        return eager or load_eager()
-    mark_used(folder)
-    if level is not None and pipeline.level != level:
-        path = gan_path(models_dir, level)
-        raise ConchError(
-            f"{path}: generator was trained for level {pipeline.level}, not {level} "
-            f"(train it with `dvc exp run -S level={level}`, or drop --level)"
-        )
-    return pipeline
-
-
 def use_onnxruntime(backend: str, off_cpu: str | None) -> bool:
     """Whether `backend` (auto | onnxruntime | eager) runs ONNX Runtime: not for eager, nor off the CPU (`off_cpu`
     says why the model is not on it; None when it is), nor without onnx / onnxruntime. Asked for by name
@@ -346,18 +288,6 @@ def use_onnxruntime(backend: str, off_cpu: str | None) -> bool:
         why = off_cpu or "onnx / onnxruntime are not installed"
         print(f"note: ONNX Runtime not used ({why}); running in PyTorch", file=sys.stderr)
     return backend != "eager" and usable
-
-
-def _export(eager, folder: Path) -> Path | None:
-    """Export `eager` to `folder` (minutes, once per set of models); None, with a note, when it fails."""
-    from conchshell.fast import export_bundle
-
-    print(f"note: exporting the models for ONNX Runtime, once (cached in {folder.parent})", file=sys.stderr)
-    try:
-        return export_bundle(eager, folder)
-    except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead
-        fallback_note("the pipeline", err)
-        return None
 
 
 def mark_used(folder: Path) -> None:

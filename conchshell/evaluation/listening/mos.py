@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from conchshell.web.ratings import SCALES, SYSTEMS
+from conchshell.evaluation.listening.ratings import SCALES, SYSTEMS
 
 
 def mos_ci(scores: np.ndarray) -> tuple[float | None, float | None]:

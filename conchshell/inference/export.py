@@ -1,16 +1,16 @@
 """Fast inference: the frozen Pipeline exported once to an ONNX graph and run by ONNX Runtime; eager as fallback.
 
     export_bundle(pipeline, folder): pictures uint8 [B,H,W,3] → (wave, label, st, probs), batch size free
-                                     → folder/pipeline.onnx, meta.json (`conchshell.runtime`)
+                                     → folder/pipeline.onnx, meta.json (`conchshell.inference.runtime`)
 
 Why ONNX Runtime: measured per step against eager PyTorch (benchmarks/generate.py, interleaved A B A B, Deep,
 paper-size G, 1 thread): TCNN 1.25×, Inception-I3D 1.6×, G 1.7×, quantise+decode 2.1× faster. Folding the
 I3D's batch norms into its convs gained 1% in eager mode (ONNX Runtime folds them itself), so it is not kept.
 Why one graph: one session to set up instead of two, and no numpy round trip between the halves
-(set-up figures in `conchshell.runtime.OrtPipeline`; the command's wall time in benchmarks/startup.py).
+(set-up figures in `conchshell.inference.runtime.OrtPipeline`; the command's wall time in benchmarks/startup.py).
 
 `conchshell generate` and `conchshell serve` find the bundle by the models' file identity
-(`conchshell.runtime.models_key`) without torch; `FastPipeline` (the benchmarks, the tests: a pipeline already in
+(`conchshell.inference.runtime.models_key`) without torch; `FastPipeline` (the benchmarks, the tests: a pipeline already in
 memory) keys it by the weights' hash instead. Where onnx / onnxruntime are missing, or the export fails, the eager Pipeline runs: same results
 within the tolerance below.
 
@@ -28,9 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from conchshell.io import atomic_path, state_dict_sha256
-from conchshell.pipeline import Pipeline, synthesise
-from conchshell.runtime import (
+from conchshell.inference.pipeline import Pipeline, synthesise
+from conchshell.inference.runtime import (
     GRAPH,
     BundleMeta,
     OrtPipeline,
@@ -42,6 +41,7 @@ from conchshell.runtime import (
     use_onnxruntime,
     write_meta,
 )
+from conchshell.io import atomic_path, state_dict_sha256
 
 BACKENDS = ("auto", "onnxruntime", "eager")
 OUTPUTS = ("wave", "label", "st", "probs")

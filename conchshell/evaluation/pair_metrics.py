@@ -3,7 +3,7 @@ keeps and what G makes.
 
 - **PESQ** wide band at 16 kHz (ITU-T P.862.2; −0.5 … 4.64, higher is better), narrow band at 8 kHz, via `pesq`;
 - **STOI** (0 … 1, higher is better), via `pystoi`;
-- **log-mel L1**: mean |log mel(ref) − log mel(gen)| (conchshell.log_mel `METRIC`: 80 mels, n_fft 1024, hop 256;
+- **log-mel L1**: mean |log mel(ref) − log mel(gen)| (conchshell.audio.log_mel `METRIC`: 80 mels, n_fft 1024, hop 256;
   lower is better).
 
 Used by the evaluation (generated pieces and their VQ-VAE ceiling) and by the VQ-VAE stage (per-level
@@ -17,8 +17,8 @@ import math
 import numpy as np
 import torch
 
-from conchshell.audio_spec import PAPER, PESQ_MODES
-from conchshell.log_mel import METRIC, log_mel
+from conchshell.audio.log_mel import METRIC, log_mel
+from conchshell.audio.spec import PAPER, PESQ_MODES
 
 PAIR_METRICS = ("pesq", "stoi", "mel_l1")
 

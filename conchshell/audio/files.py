@@ -1,6 +1,6 @@
 """Audio files: read anything soundfile reads as a fixed-length mono clip; write float WAVs.
 
-Every clip the pipeline sees is `seconds` long at `sample_rate` (conchshell.audio_spec; the paper's: 8 s at 16 kHz):
+Every clip the pipeline sees is `seconds` long at `sample_rate` (conchshell.audio.spec; the paper's: 8 s at 16 kHz):
 - several channels are averaged to mono;
 - other rates are resampled with `torchaudio.functional.resample`;
 - a shorter clip is padded with zeros at the end, a longer one is cut: its first `seconds` are kept;
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conchshell.audio_spec import PAPER
+from conchshell.audio.spec import PAPER
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
 

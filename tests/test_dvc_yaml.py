@@ -1,4 +1,4 @@
-"""dvc.yaml's shape: which parameter re-runs which stage, and every stage names files that exist."""
+"""dvc.yaml's shape: which parameter re-runs which stage, and every stage's deps cover the code it runs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stage_closure import covering_deps, stage_closure
 
 from conchshell.config import load_config, to_dict
 
@@ -60,11 +61,26 @@ def test_every_params_key_a_stage_reads_exists(stages):
                 node = node[part]
 
 
-def test_code_deps_exist(stages):
-    for name, stage in stages.items():
-        for dep in stage["deps"]:
-            if dep.startswith(("stages/", "conchshell/")) or dep == "listening":  # listening/: committed folder
-                assert (REPO / dep).exists(), f"stage {name}: dependency {dep} does not exist"
+@pytest.mark.parametrize("name", ORDER)
+def test_stage_deps_cover_the_code_it_imports(stages, name):
+    """A package file a stage runs but DVC does not hash would let `dvc repro` reuse stale outputs."""
+    deps = [d for d in stages[name]["deps"] if d.startswith(("stages/", "conchshell/"))]
+    for dep in deps:
+        assert (REPO / dep).exists(), f"stage {name}: dependency {dep} does not exist"
+    closure = stage_closure(name)
+    assert closure, f"stage {name}: its script imports nothing from the package"
+    missing = sorted(f for f in closure if not any(f == d or f.startswith(d + "/") for d in deps))
+    assert not missing, f"stage {name}: imports {missing} but dvc.yaml does not list them as deps"
+
+
+def test_closure_finds_imports_inside_functions(tmp_path):
+    """The closure follows lazy imports too (a stage's function-level import runs that code all the same)."""
+    assert "conchshell/evaluation/listening/mos.py" in stage_closure("listening")
+    assert "conchshell/models/jukebox/codec.py" in stage_closure("encode_audio")
+    assert "conchshell/web/app.py" not in stage_closure("evaluate")
+    assert covering_deps({"conchshell/data/" + p.name for p in (REPO / "conchshell/data").glob("*.py")}) == [
+        "conchshell/data"
+    ]
 
 
 def test_prepare_depends_on_the_dataset_folder(stages):

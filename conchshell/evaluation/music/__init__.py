@@ -1,0 +1,1 @@
+"""Music metrics: piano transcription (basic-pitch) and scores on notes, key and tempo."""
