@@ -1,7 +1,7 @@
 """Seconds per GAN training step per level, split into its parts, cached vs uncached; sizes vs Table 1.
 
     uv run python benchmarks/train_step.py                       # demo size, levels high low deep
-    uv run python benchmarks/train_step.py --size paper --levels high --steps 3
+    uv run python benchmarks/train_step.py --size paper --levels high --steps 3 --device cuda
 
 A step at batch 2 on cached features (HDF5 in a temp folder, 8 s clips) is split into: data loading,
 G forward, D step (forward, backward, AdamW), G's D pass (adversarial + FM), decoder forward (quantise,
@@ -61,9 +61,10 @@ def make_caches(folder: Path, codec: JukeboxCodec) -> pd.DataFrame:
     """4 clips of 8 s and 4 pictures, written as audio.h5 / images.h5 in `folder` → the manifest."""
     n = 4
     audio = 0.3 * torch.randn(n, SAMPLES)
+    on = audio.to(next(codec.parameters()).device)  # the codec's device (CUDA ran CPU audio into it: issue 24)
     with torch.no_grad():
-        latents = [z.numpy() for z in codec.latents(audio)]
-        codes = [c.numpy() for c in codec.encode(audio)]
+        latents = [z.cpu().numpy() for z in codec.latents(on)]
+        codes = [c.cpu().numpy() for c in codec.encode(on)]
     ids = [f"c{i}" for i in range(n)]
     write_audio_store(folder / "audio.h5", ids, audio.numpy(), codes, latents, {"audio_rate": RATE})
     write_image_store(
@@ -207,10 +208,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--no-uncached", action="store_true", help="skip the uncached (TCNN → I3D, encoder) run")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when present")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    device = torch.device("cuda" if cuda else "cpu")
     vqvae, source = make_vqvae()
     vqvae = vqvae.to(device)
     branch = None

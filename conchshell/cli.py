@@ -1,8 +1,9 @@
 """The `conchshell` command.
 
     conchshell generate PICTURE... -o OUT [--overwrite] [--models DIR] [--level high|low|deep] [--seed N]
-                       [--device cpu|cuda] [--denoise] [--batch-size N] [--params FILE]
+                       [--device cpu|cuda] [--denoise] [--batch N] [--params FILE]
                        [--backend auto|onnxruntime|eager]
+    conchshell generate --from DIR_OR_LIST -o OUT [--workers N] [same options]   (also under torchrun)
     conchshell info [--models DIR] [--features DIR]
     conchshell serve [--models DIR] [--host 127.0.0.1] [--port 7860] [--ratings PATH]
 
@@ -11,6 +12,9 @@ folder and each piece is written to OUT/<picture stem>.wav (`-1`, `-2`, ... when
 destination is checked before any model loads: a folder or an input picture is never overwritten, an
 existing file only with --overwrite. A picture that cannot be read, or a piece that cannot be written,
 is reported by name, the others still get their music, and the exit status is 2.
+
+With --from, a folder of pictures or a list file (one path a line) is streamed, batched, resumed and
+sharded over torchrun's ranks, and OUT/manifest.csv lists the pieces (conchshell/inference/collection.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conchshell", description="ConchShell: pictures → piano music.")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="turn pictures into 8 s piano pieces (wav)")
-    gen.add_argument("pictures", nargs="+", metavar="PICTURE", help="picture files (any format Pillow reads)")
+    gen.add_argument("pictures", nargs="*", metavar="PICTURE", help="picture files (any format Pillow reads)")
+    gen.add_argument(
+        "--from",
+        dest="source",
+        metavar="DIR_OR_LIST",
+        help="every picture under a folder, or listed in a file (one path a line): streamed, resumable, "
+        "sharded under torchrun; writes OUT/manifest.csv",
+    )
+    gen.add_argument("--workers", type=int, default=2, help="--from: processes decoding pictures (default 2)")
     gen.add_argument("-o", "--out", required=True, help="output wav (one picture) or folder")
     gen.add_argument("--overwrite", action="store_true", help="replace existing wav files (never folders or inputs)")
     gen.add_argument(
@@ -38,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, help="random seed (default: params.yaml's seed)")
     gen.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     gen.add_argument("--denoise", action="store_true", help="spectral noise reduction of each piece (noisereduce)")
-    gen.add_argument("--batch-size", type=int, default=4, help="pictures per forward pass (default 4)")
+    gen.add_argument(
+        "--batch", "--batch-size", dest="batch_size", type=int, default=4, help="pictures per forward pass (default 4)"
+    )
     gen.add_argument(
         "--params",
         default=str(paths.PARAMS),
@@ -86,7 +100,11 @@ def say(line: str, error: bool = False) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
-        raise ConchError(f"--batch-size: must be >= 1, got {args.batch_size}")
+        raise ConchError(f"--batch: must be >= 1, got {args.batch_size}")
+    if bool(args.pictures) == bool(args.source):
+        raise ConchError("generate: name pictures, or --from DIR_OR_LIST, not both (and not neither)")
+    if args.workers < 0:
+        raise ConchError(f"--workers: must be >= 0, got {args.workers}")
     if not args.out.strip():
         raise ConchError("-o: the output path is empty (name a .wav for one picture, or a folder)")
     if not Path(args.models).is_dir():
@@ -102,6 +120,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise ConchError("--device cuda: no CUDA device is available here (use --device cpu)")
+    if args.source:
+        return run_collection(args, seed, (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch))
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
     settings = (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
@@ -123,6 +143,47 @@ def run_generate(args: argparse.Namespace) -> int:
     if failed:
         say(f"{failed} of {len(pictures)} pictures failed", error=True)
         return EXIT_USER_ERROR
+    return 0
+
+
+def run_collection(args: argparse.Namespace, seed: int, settings: tuple) -> int:
+    """`generate --from`: every destination checked first, then this rank's share (torchrun: one rank each)."""
+    from conchshell.inference import engine
+    from conchshell.inference.collection import generate_collection, plan_collection
+    from conchshell.inference.ranks import barrier, close_distributed, init_distributed
+
+    plan = plan_collection(Path(args.source), Path(args.out), args.overwrite)  # before any model loads
+    env = init_distributed(cpu=args.device == "cpu")
+    try:
+        if not env.main:
+            barrier(env)  # rank 0 loads first: it exports the ONNX bundle when none is cached
+        pipeline = engine.load(*settings[:2], env.device.type, *settings[3:], args.backend)
+        if env.main:
+            barrier(env)
+        postprocess = None
+        if args.denoise:
+            from conchshell.audio.denoise import denoise
+
+            postprocess = denoise
+        quiet = len(plan.pictures) > 1  # the bar shows progress; a line per piece only for errors
+        failed = generate_collection(
+            pipeline,
+            plan,
+            args.batch_size,
+            seed,
+            env,
+            args.workers,
+            postprocess,
+            lambda line, error: say(line, error) if error or not quiet else None,
+        )
+    finally:
+        close_distributed()
+    if failed:
+        if env.main:
+            say(f"{failed} of {len(plan.pictures)} pictures failed", error=True)
+        return EXIT_USER_ERROR
+    if env.main:
+        print(f"{sum(plan.done)} pictures already done, {len(plan.pictures) - sum(plan.done)} generated → {args.out}")
     return 0
 
 

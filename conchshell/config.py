@@ -152,6 +152,7 @@ class GANConfig:
     log_every: int = _positive(10)
     sample_every: int = _positive(100)
     num_workers: int = _opt(0, min=0)
+    deterministic: bool = False  # deterministic kernels: a resumed CUDA run bitwise equal (training/gan.py)
 
     def objective(self) -> tuple[dict[str, float], bool]:
         """(λ per term, decoder_grad) of `profile`: `lambdas`/`decoder_grad`, or `released_code`'s."""

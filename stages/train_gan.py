@@ -26,7 +26,13 @@ from conchshell.data.manifest import read_manifest
 from conchshell.errors import ConchError, report_errors
 from conchshell.io import file_sha256, save_torch, state_dict_sha256
 from conchshell.models.jukebox.codec import JukeboxCodec
-from conchshell.training.gan import close_distributed, discard_checkpoint, init_distributed, train_gan
+from conchshell.training.gan import (
+    close_distributed,
+    discard_checkpoint,
+    init_distributed,
+    set_deterministic,
+    train_gan,
+)
 
 
 def image_categories(images_h5: Path, dataset: PairDataset) -> list[str]:
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(paths.GAN), help="output checkpoint (models/gan.pt)")
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
+    set_deterministic(cfg.gan.deterministic)  # before CUDA starts: cuBLAS reads its workspace setting once
     env = init_distributed()
     try:
         torch.set_num_threads(max(1, torch.get_num_threads() // env.world))

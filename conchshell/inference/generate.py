@@ -78,13 +78,13 @@ class _NoBar:
         pass
 
 
-def progress_bar(total: int, show: bool):
+def progress_bar(total: int, show: bool, desc: str = "generate"):
     """A tqdm bar over `total` pictures when `show`, else one that shows nothing (and tqdm is not imported)."""
     if not show:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="generate", unit="picture")
+    return tqdm(total=total, desc=desc, unit="picture")
 
 
 # -- output planning ------------------------------------------------------------------------------------

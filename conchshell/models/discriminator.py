@@ -34,6 +34,19 @@ def discriminator_config(size: str = "paper", width: float = 1.0) -> dict:
     }
 
 
+class ReflectPad1d(nn.Module):
+    """nn.ReflectionPad1d(p) from slices and flips: x [B, C, N] → [B, C, N + 2p], the same values, and a
+    backward with a deterministic CUDA kernel (ReflectionPad1d's has none: `gan.deterministic` refuses it)."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.p
+        return torch.cat([x[..., 1 : p + 1].flip(-1), x, x[..., -p - 1 : -1].flip(-1)], dim=-1)
+
+
 class NLayerDiscriminator(nn.Module):
     """One scale: x [B, 1, N] → list of n_layers + 3 feature maps, the last the score [B, 1, N / 4^n_layers]."""
 
@@ -41,7 +54,7 @@ class NLayerDiscriminator(nn.Module):
         super().__init__()
         layers = [
             nn.Sequential(
-                nn.ReflectionPad1d(7),
+                ReflectPad1d(7),
                 weight_norm(nn.Conv1d(1, ndf, 15)),
                 nn.LeakyReLU(0.2),
             )

@@ -149,8 +149,18 @@ class Generator(nn.Module):
         x = self.stages(x)
         x = torch.tanh(self.post(F.leaky_relu(x, 0.2))) * self.out_scale
         if x.shape[-1] != self.mid_frames:
-            x = F.interpolate(x, size=self.mid_frames, mode="linear", align_corners=False)
+            x = _resize(x, self.mid_frames)
         return self.to_frames(x)
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Linear interpolation over time, x [B, C, T] → [B, C, size]; under deterministic algorithms on CUDA as a
+    matmul with the interpolation matrix (interpolate's CUDA backward has no deterministic kernel)."""
+    if not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
+        return F.interpolate(x, size=size, mode="linear", align_corners=False)
+    eye = torch.eye(x.shape[-1], device=x.device, dtype=x.dtype).unsqueeze(0)  # [1, T, T]
+    weights = F.interpolate(eye, size=size, mode="linear", align_corners=False)[0]  # [T, size]
+    return x @ weights
 
 
 def build_generator(config: dict) -> Generator:

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from conchshell.config import Config, to_dict
 from conchshell.errors import ConchError
+from conchshell.inference.ranks import Dist, all_ok, close_distributed, init_distributed  # noqa: F401 (the stage's)
 from conchshell.io import load_torch, save_torch, state_dict_sha256
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, build_generator, generator_config
@@ -56,45 +57,22 @@ from conchshell.training.targets import PieceBank
 RUN_LENGTH_KEYS = ("steps", "checkpoint_every", "log_every", "sample_every", "num_workers")
 
 
-# -- distributed setup ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Dist:
-    """This process's place in the job."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Dist:
-    """Join the torchrun job when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); a single process otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return Dist(rank=rank, world=world, device=device)
-
-
-def close_distributed() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+# -- determinism ---------------------------------------------------------------------------------------
+def set_deterministic(on: bool) -> None:
+    """`gan.deterministic`: deterministic kernels only (an op without one raises), cuDNN deterministic with
+    autotuning off, cuBLAS's fixed workspace. Call before CUDA starts (the stage does, first thing), as cuBLAS
+    reads CUBLAS_WORKSPACE_CONFIG once. Off: cuDNN may autotune, and a resumed CUDA run drifts from an
+    uninterrupted one by float rounding (the tolerance tests/test_gpu.py states)."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = False
 
 
 def _check_finite(loss: torch.Tensor, who: str, step: int, saved: int, ckpt: Path, env: Dist) -> None:
     """Stop (every rank together: one all-reduce) when a loss is NaN or inf, before any update or save."""
-    ok = torch.tensor([float(is_finite(loss))], device=env.device)
-    if env.world > 1:
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    if ok.item() > 0:
+    if all_ok(bool(is_finite(loss)), env):
         return
     raise ConchError(
         f"gan: non-finite {who} loss ({float(loss.detach()):.4g} on rank {env.rank}) at step {step + 1}; stopped before "
