@@ -25,6 +25,7 @@ Target: the Deep level, batch 1, 2 CPU threads, under 2 s for 8 s of music.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -212,9 +213,43 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+PRECISION = {"dtype": None}  # --precision bf16: the pipeline runs under CUDA bf16 autocast
+
+
+def cuda_settings(precision: str, cudnn_benchmark: bool) -> None:
+    """--precision fp32 | tf32 (TF32 matmuls and convs) | bf16 (bf16 autocast, TF32 elsewhere); cuDNN autotuning."""
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision != "fp32"
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    PRECISION["dtype"] = torch.bfloat16 if precision == "bf16" else None
+
+
+def autocast(device: str):
+    if device == "cuda" and PRECISION["dtype"] is not None:
+        return torch.autocast("cuda", dtype=PRECISION["dtype"])
+    return contextlib.nullcontext()
+
+
+def precision_error(pipeline, pictures: torch.Tensor, args) -> str:
+    """How far --precision moves the pieces from fp32's: max |Δ| of the wave and Δ of its RMS, relative."""
+    with torch.inference_mode():
+        with autocast(args.device):
+            fast, _ = pipeline(pictures)
+        saved = PRECISION["dtype"], torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        cuda_settings("fp32", torch.backends.cudnn.benchmark)
+        exact, _ = pipeline(pictures)
+        PRECISION["dtype"] = saved[0]
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
+    fast, exact = fast.float(), exact.float()
+    scale = exact.pow(2).mean().sqrt().item()
+    return (
+        f"{args.precision} vs fp32 waves: max |diff| {(fast - exact).abs().max().item():.3g} "
+        f"(RMS of the fp32 wave {scale:.3g}), RMS diff / RMS {((fast - exact).pow(2).mean().sqrt().item() / scale):.3g}"
+    )
+
+
 def time_once(fn, inputs, device: str) -> tuple[float, float]:
     """(wall seconds, process CPU seconds) of one `fn(*inputs)`."""
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device):
         sync(device)
         start, start_cpu = time.perf_counter(), time.process_time()
         fn(*inputs)
@@ -265,6 +300,14 @@ def bench_level(level: str, args, cfg, rate: float) -> list[dict]:
                 "source": source,
             }
         )
+    total = rows[-1]["seconds"]
+    print(
+        f"{level}, batch {args.batch}: {total * 1e3 / args.batch:.1f} ms per {SECONDS:g} s piece, "
+        f"{music / total:,.0f}× real time",
+        file=sys.stderr,
+    )
+    if args.device == "cuda" and args.precision != "fp32":
+        print(f"{level}: {precision_error(pipeline, pictures, args)}", file=sys.stderr)
     return rows
 
 
@@ -421,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=("demo", "paper"), default=None, help="G size when random (default gan.size)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
+        "--precision", choices=("fp32", "tf32", "bf16"), default="fp32", help="CUDA only: TF32, or bf16 autocast"
+    )
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="CUDA only: let cuDNN autotune its kernels")
+    parser.add_argument(
         "--backend",
         choices=("auto", "eager"),
         default="auto",
@@ -437,8 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.params)
     args.size = args.size or cfg.gan.size
     rate = matmul_rate(args.device, args.threads)
+    if args.device == "cuda":
+        cuda_settings(args.precision, args.cudnn_benchmark)
     print(
-        f"device {args.device}, {args.threads} threads, batch {args.batch}, fp32 matmul {human(rate, 'FLOP/s')}",
+        f"device {args.device}, {args.threads} threads, batch {args.batch}, fp32 matmul {human(rate, 'FLOP/s')}"
+        + (f", precision {args.precision}, cudnn.benchmark {args.cudnn_benchmark}" if args.device == "cuda" else ""),
         file=sys.stderr,
     )
     if args.against:
