@@ -53,9 +53,9 @@ class DataConfig:
 
     source: str = _opt("demo", choices=("demo", "bop"))
     bop_root: str = "data/raw"  # checked by the BOP reader, which names every missing file
-    pictures_per_category: int = _positive(20)
-    pieces_per_category: int = _positive(10)
-    val_fraction: float = _opt(0.15, min_exclusive=0, max=0.5)
+    pictures_per_category: int = _positive(25)
+    pieces_per_category: int = _positive(25)
+    val_fraction: float = _opt(0.2, min_exclusive=0, max=0.5)
     sample_rate: int = _opt(PAPER.rate, choices=tuple(PESQ_MODES))
     seconds: float = _positive(PAPER.seconds)
     image_size: int = _opt(224, min=32)

@@ -1,8 +1,9 @@
 """Stage `evaluate`: score the generator on train and val, write samples and report.html.
 
 Reads models/gan.pt, models/vqvae.pt, data/features/{audio,images}.h5 and data/prepared; writes
-metrics/eval.json (flat keys `<split>.<metric>`, `<split>.ceiling.<metric>`), plots/eval_per_category.csv,
-plots/eval_music_per_category.csv, samples/ (generated / ground-truth / reconstruction wavs and mel PNGs) and
+metrics/eval.json (flat keys `<split>.<metric>`, `<split>.ceiling.<metric>`, and for val the following and
+diversity scores with their trust `val.real.<metric>`: conchshell/evaluation/inside_category.py),
+plots/eval_per_category.csv, plots/eval_music_per_category.csv, plots/eval_following_per_category.csv, samples/ (generated / ground-truth / reconstruction wavs and mel PNGs) and
 report.html. Ground-truth and reconstruction transcriptions are cached in cache/transcriptions/ (by content).
 """
 
@@ -22,8 +23,9 @@ from conchshell.artifacts.stores import AudioStore, PairDataset, unique_clips
 from conchshell.audio.files import write_wav
 from conchshell.config import load_config
 from conchshell.data.images import read_picture
-from conchshell.data.manifest import categories, read_manifest
+from conchshell.data.manifest import categories, has_attributes, read_manifest
 from conchshell.errors import ConchError, report_errors
+from conchshell.evaluation.inside_category import InsideCategory
 from conchshell.evaluation.judge import accuracy, train_judge
 from conchshell.evaluation.music.split import MusicEvaluation, demo_true_notes
 from conchshell.evaluation.music.transcription import PianoTranscriber, TranscriptionCache
@@ -34,8 +36,7 @@ from conchshell.io import atomic_path, state_dict_sha256, write_json
 from conchshell.models.jukebox.codec import JukeboxCodec
 
 
-@report_errors
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=str(paths.PARAMS))
     parser.add_argument("--prepared", default=str(paths.PREPARED))
@@ -47,40 +48,46 @@ def main(argv: list[str] | None = None) -> int:
         default=str(paths.TRANSCRIPTIONS),
         help="folder of cached ground-truth / reconstruction transcriptions",
     )
-    args = parser.parse_args(argv)
-    cfg = load_config(args.params)
-    torch.manual_seed(cfg.seed)
-    prepared, models, out = Path(args.prepared), Path(args.models), Path(args.out)
-    manifest, names = read_manifest(prepared), categories(prepared)
+    return parser.parse_args(argv)
 
+
+def load_models(cfg, models: Path, features: Path):
+    """(generator with weight norm folded, codec, audio store) for the evaluated level."""
     gan = load_generator(models / "gan.pt")
-    generator = fold_weight_norm(gan.generator)
     if gan.level != cfg.level:
         raise ConchError(
             f"{models / 'gan.pt'}: trained for level {gan.level}, params say {cfg.level}; re-run train_gan"
         )
     vqvae = load_vqvae(models / "vqvae.pt")
-    audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
-    store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
-    audio_spec = store.spec
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
+    store = AudioStore(features / "audio.h5", state_dict_sha256(vqvae.state_dict()))
+    return fold_weight_norm(gan.generator), JukeboxCodec(vqvae, vqvae.sample_rate, store.spec.rate), store
 
+
+def judge_real(cfg, store: AudioStore, manifest: pd.DataFrame, names: list[str]):
+    """(judge trained on the real training pieces, its accuracies, the real pieces by split)."""
     real = {split: real_pieces(store, manifest, split) for split in ("train", "val")}
-    judge = train_judge(*real["train"], len(names), audio_spec.rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
+    judge = train_judge(*real["train"], len(names), store.spec.rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
     metrics = {f"judge.{split}_accuracy": accuracy(judge, *real[split]) for split in ("train", "val")}
     print(f"evaluate: the judge recognises {metrics['judge.val_accuracy']:.2f} of the real val pieces", file=sys.stderr)
+    return judge, metrics, real
 
-    music = MusicEvaluation(
-        PianoTranscriber(),
-        audio_spec.rate,
-        TranscriptionCache(args.transcription_cache),
-        demo_true_notes(manifest, cfg.seed, audio_spec.seconds) if cfg.data.source == "demo" else {},
-    )
-    rows, kept = [], []
+
+def score_splits(cfg, args, manifest, names, generator, codec, judge, music: MusicEvaluation):
+    """Generate and score train and val → (flat metrics, per-category rows, kept samples, val's InsideCategory)."""
+    metrics, rows, kept = {}, [], []
+    inside = InsideCategory("val")
     for split in ("train", "val"):
         rows_split = limit_clips(manifest[manifest["split"] == split], cfg.evaluate.max_clips_per_split)
-        dataset = PairDataset(rows_split, audio_h5, images_h5, cfg.level, split=None)
-        keep = cfg.evaluate.samples if split == "val" else 0
+        dataset = PairDataset(
+            rows_split, Path(args.features) / "audio.h5", Path(args.features) / "images.h5", cfg.level, split=None
+        )
+        on_music = music.split(split)
+
+        def on_piece(*piece, on_music=on_music, split=split):
+            on_music(*piece)
+            if split == "val":
+                inside.on_piece(*piece)
+
         scores, samples = evaluate_split(
             split,
             dataset,
@@ -90,39 +97,90 @@ def main(argv: list[str] | None = None) -> int:
             judge,
             names,
             cfg.evaluate.batch_size,
-            keep,
-            on_piece=music.split(split),
+            cfg.evaluate.samples if split == "val" else 0,
+            on_piece=on_piece,
         )
         metrics.update(scores.flat())
         metrics.update(music.splits[split].flat())
         rows += scores.per_category()
         kept += samples
+    return metrics, rows, kept, inside
 
-    rate = audio_spec.rate
-    write_json(out / paths.METRICS / "eval.json", finite_or_none(metrics))
+
+def inside_category(inside: InsideCategory, manifest, music: MusicEvaluation, train_waves, rate: int, seconds: float):
+    """Following (when the manifest has attributes) and diversity of the val pieces → (flat metrics, rows)."""
+    clip_of = dict(zip(manifest["id"], manifest["audio"]))
+    metrics = inside.diversity([clip_of[i] for i in inside.ids], train_waves, rate)
+    if not has_attributes(manifest):
+        return metrics, []
+    flat, rows = inside.following(manifest, music.notes, seconds)
+    return metrics | flat, rows
+
+
+def write_tables(out: Path, rows: list[dict], music_rows: list[dict], following_rows: list[dict]) -> None:
+    """plots/eval_per_category.csv (val), eval_music_per_category.csv, eval_following_per_category.csv."""
     per_category = pd.DataFrame(rows)
-    with atomic_path(out / paths.PLOTS / "eval_per_category.csv") as tmp:
-        per_category[per_category["split"] == "val"].to_csv(tmp, index=False)
-    music_rows = music.per_category("val")
-    with atomic_path(out / paths.PLOTS / "eval_music_per_category.csv") as tmp:
-        pd.DataFrame(music_rows).to_csv(tmp, index=False)
+    tables = {
+        "eval_per_category.csv": per_category[per_category["split"] == "val"],
+        "eval_music_per_category.csv": pd.DataFrame(music_rows),
+        "eval_following_per_category.csv": pd.DataFrame(following_rows),
+    }
+    for name, table in tables.items():
+        with atomic_path(out / paths.PLOTS / name) as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def report(out, prepared, manifest, cfg, metrics, kept, music, rate, seconds, tables) -> None:
+    """samples/ and report.html."""
     write_samples(out / paths.SAMPLES, kept, rate)
     pictures = dict(zip(manifest["id"], manifest["image"]))
     report_samples = [
         replace(
             s,
             picture=read_picture(prepared / pictures[s.id]),
-            piano_roll=piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, audio_spec.seconds),
+            piano_roll=piano_roll_png(music.notes[s.id].ground_truth, music.notes[s.id].generated, seconds),
         )
         for s in kept
     ]
     title = f"ConchShell — level {cfg.level}, {cfg.image_encoder}"
-    write_report(
-        out / paths.REPORT, title, metrics, report_samples, rate, tables={"Music scores per category (val)": music_rows}
-    )
+    write_report(out / paths.REPORT, title, metrics, report_samples, rate, tables=tables)
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = load_config(args.params)
+    torch.manual_seed(cfg.seed)
+    prepared, out = Path(args.prepared), Path(args.out)
+    manifest, names = read_manifest(prepared), categories(prepared)
+    generator, codec, store = load_models(cfg, Path(args.models), Path(args.features))
+    rate, seconds = store.spec.rate, store.spec.seconds
+    judge, metrics, real = judge_real(cfg, store, manifest, names)
+    true_notes = demo_true_notes(manifest, cfg.seed, seconds) if cfg.data.source == "demo" else {}
+    music = MusicEvaluation(PianoTranscriber(), rate, TranscriptionCache(args.transcription_cache), true_notes)
+    scores, rows, kept, inside = score_splits(cfg, args, manifest, names, generator, codec, judge, music)
+    extra, following_rows = inside_category(inside, manifest, music, real["train"][0], rate, seconds)
+    metrics |= scores | extra
+    write_json(out / paths.METRICS / "eval.json", finite_or_none(metrics))
+    music_rows = music.per_category("val")
+    write_tables(out, rows, music_rows, following_rows)
+    tables = {"Music scores per category (val)": music_rows, "Following ρ per category (val)": following_rows}
+    report(out, prepared, manifest, cfg, metrics, kept, music, rate, seconds, tables)
+    print_summary(metrics, music, out)
+    return 0
+
+
+def print_summary(metrics: dict, music: MusicEvaluation, out: Path) -> None:
+    def get(key: str) -> float:
+        value = metrics.get(key)
+        return float("nan") if value is None else value
+
     print(
-        f"evaluate: val PESQ {metrics.get('val.pesq', float('nan')):.3f}, STOI {metrics.get('val.stoi', float('nan')):.3f}, "
-        f"agreement {metrics.get('val.category_agreement', float('nan')):.2f} → {out / paths.REPORT}",
+        f"evaluate: val PESQ {get('val.pesq'):.3f}, STOI {get('val.stoi'):.3f}, agreement "
+        f"{get('val.category_agreement'):.2f}, following ρ brightness→pitch {get('val.following.brightness_pitch'):.2f} "
+        f"(real {get('val.real.following.brightness_pitch'):.2f}), objects→density {get('val.following.objects_density'):.2f} "
+        f"(real {get('val.real.following.objects_density'):.2f}), spread {get('val.diversity.spread_ratio'):.2f} of the "
+        f"real pieces' → {out / paths.REPORT}",
         file=sys.stderr,
     )
     print(
@@ -130,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({music.cache.hits} from the cache)",
         file=sys.stderr,
     )
-    return 0
 
 
 def real_pieces(store: AudioStore, manifest: pd.DataFrame, split: str) -> tuple[list, list[int]]:

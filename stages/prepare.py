@@ -1,7 +1,8 @@
 """Stage `prepare`: build data/prepared/ from the demo set (data.source=demo) or BOP (data.source=bop).
 
 Writes, atomically as one folder: images/<id>.png (RGB, image_size²), audio/<clip_id>.wav (mono float32,
-sample_rate, `seconds` long, peak 0.95), manifest.csv and categories.json (conchshell.data.manifest).
+sample_rate, `seconds` long, peak 0.95), manifest.csv (with the demo pictures' attributes) and
+categories.json (conchshell.data.manifest).
 Every problem (the table, an impossible split, each unreadable file) is collected and reported together,
 one per line.
 """
@@ -50,11 +51,16 @@ def prepare(cfg: Config, out: Path) -> int:
     with atomic_path(out, replace_dir=True) as tmp:
         (tmp / "images").mkdir(parents=True)
         (tmp / "audio").mkdir()
+        attributes = {} if isinstance(source, DemoSource) else None
         for pair in tqdm(source.pairs, desc="pictures", unit="pic", file=sys.stderr):
             try:
-                Image.fromarray(source.picture(pair), "RGB").save(tmp / "images" / f"{pair.id}.png")
+                picture = source.picture(pair)
+                Image.fromarray(picture, "RGB").save(tmp / "images" / f"{pair.id}.png")
             except ConchError as err:
                 problems.append(str(err))
+                continue
+            if attributes is not None:
+                attributes[pair.id] = source.attributes(pair, picture)
         clips = list(dict.fromkeys(p.clip_id for p in source.pairs))
         for clip in tqdm(clips, desc="pieces", unit="clip", file=sys.stderr):
             try:
@@ -63,7 +69,7 @@ def prepare(cfg: Config, out: Path) -> int:
                 problems.append(str(err))
         if problems:
             raise problems_error(source.where, problems)
-        write_manifest(tmp, build_manifest(source.pairs, cfg.data.val_fraction, cfg.seed))
+        write_manifest(tmp, build_manifest(source.pairs, cfg.data.val_fraction, cfg.seed, attributes))
     return len(source.pairs)
 
 

@@ -31,7 +31,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes():
 
 def test_items_do_not_depend_on_each_other():
     a = demo.DemoSource(seed=1, pictures_per_category=4, pieces_per_category=2)
-    b = demo.DemoSource(seed=1, pictures_per_category=20, pieces_per_category=10)
+    b = demo.DemoSource(seed=1, pictures_per_category=20, pieces_per_category=2)
     assert a.picture(a.pairs[3]).tobytes() == b.picture(b.pairs[3]).tobytes()
     assert a.piece("desert_piece_001").tobytes() == b.piece("desert_piece_001").tobytes()
 
@@ -71,7 +71,8 @@ def test_pieces_of_categories_differ_in_pitch_classes():
         c: np.array([chroma(demo.demo_piece(demo.piece_id(c, i), c, 0)) for i in range(3)])
         for c in ("beach", "desert", "night_city")
     }
-    within = max(np.abs(h[i] - h[j]).sum() for h in hists.values() for i in range(3) for j in range(i + 1, 3))
+    # within: the mean distance of two pieces of one category (their registers differ with brightness)
+    within = np.mean([np.abs(h[i] - h[j]).sum() for h in hists.values() for i in range(3) for j in range(i + 1, 3)])
     for a, b in (("beach", "desert"), ("beach", "night_city"), ("desert", "night_city")):
         between = np.abs(hists[a].mean(0) - hists[b].mean(0)).sum()
         assert between > 1.5 * within, (a, b, between, within)
@@ -86,3 +87,47 @@ def test_tempo_differs_between_categories():
         return np.mean([len(demo.compose_score(category, rng, 8.0).onset) / 8.0 for _ in range(4)])
 
     assert onsets_per_second("night_city") > 2 * onsets_per_second("snowy_mountains")
+
+
+def test_attribute_to_score_mapping_by_hand():
+    beach = demo.STYLES["beach"]  # C major, tonic C4 = 60, no register shift
+    assert [demo.pitch_centre_target(beach, b) for b in (0.0, 0.5, 1.0)] == [48.0, 60.0, 72.0]
+    assert demo.density_factor("beach", 3) == pytest.approx(0.3)  # its fewest wave crests
+    assert demo.density_factor("beach", 14) == pytest.approx(1.7)  # its most
+    assert demo.density_factor("forest", 15) == pytest.approx(1.0)  # 6 … 24 trees: the middle
+    # C major triad around 60: G3 C4 E4 (mean 59.67) beats C4 E4 G4 (63.67); around 64: C4 E4 G4
+    assert demo.voicing(beach, 0, 60.0, 3) == [55, 60, 64]
+    assert demo.voicing(beach, 0, 64.0, 3) == [60, 64, 67]
+    assert demo.voicing(beach, 4, 62.0, 3) == [59, 62, 67]  # G major (degree 4) stays G B D: B3 D4 G4
+    # 3 events/s over 2 s on the sixteenth grid of a 0.5 s beat: slots 16, k·16//6 = 0 2 5 8 10 13
+    onsets, gap = demo.event_times(0.5, 2.0, 3.0)
+    assert onsets == [0.0, 0.25, 0.625, 1.0, 1.25, 1.625] and gap == pytest.approx(2.0 / 6)
+    assert demo.luminance_target("night_city", 0.5) == 45.0
+
+
+@pytest.mark.parametrize("category", demo.CATEGORIES)
+def test_pieces_follow_brightness_and_objects_inside_the_key(category):
+    _, low, high = demo.OBJECTS[category]
+    middle = (low + high) // 2
+
+    def summary(brightness, objects, seed):
+        score = demo.compose_score(category, np.random.default_rng(seed), 8.0, demo.Attributes(brightness, objects))
+        return demo.score_summary(score, 8.0), score
+
+    for seed in range(3):
+        centres = [summary(b, middle, seed)[0][0] for b in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        assert all(a <= b for a, b in zip(centres, centres[1:])) and centres[-1] - centres[0] >= 12, centres
+        density = [summary(0.5, n, seed)[0][1] for n in (low, middle, high)]
+        assert density[0] <= 0.7 * density[1] and density[2] >= 1.3 * density[1], density
+        scale = {(demo.STYLES[category].tonic + d) % 12 for d in demo.STYLES[category].scale}
+        for b in (0.0, 1.0):  # every note stays in the category's key
+            assert {p % 12 for p in summary(b, high, seed)[1].pitch} <= scale
+
+
+def test_picture_shows_its_brightness_and_pictures_of_a_piece_share_it():
+    for category in ("beach", "night_city"):
+        clip = demo.piece_id(category, 4)
+        target = demo.luminance_target(category, demo.piece_attributes(clip, category, 0).brightness) / 255
+        for index in (4, 9):  # two pictures paired with the same piece
+            picture = demo.demo_picture(demo.picture_id(category, index), category, 0, clip=clip)
+            assert demo.mean_luminance(picture) == pytest.approx(target, abs=1.5 / 255)

@@ -231,6 +231,10 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
             "silent_generated",
         ):
             assert f"{split}.{key}" in metrics and (key == "silent_generated" or f"{split}.ceiling.{key}" in metrics)
+    for infix in ("", "real.", "ceiling."):  # diversity of the val pieces beside its trust (real) and ceiling
+        for key in ("spread_ratio", "distinct_nearest", "max_correlation", "novelty"):
+            assert f"val.{infix}diversity.{key}" in metrics
+    assert metrics["val.ceiling.diversity.novelty"] == 1.0  # (spread: None here, one piece per category in val)
     assert list(pd.read_csv(out / "plots/eval_music_per_category.csv")["category"]) == ["beach", "forest"]
     per_category = pd.read_csv(out / "plots/eval_per_category.csv")
     assert sorted(per_category["category"]) == ["beach", "forest"]

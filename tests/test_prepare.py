@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 import yaml
 from PIL import Image
 
-from conchshell.data.demo import CATEGORIES
-from conchshell.data.manifest import COLUMNS, categories, clip_id, read_manifest
+from conchshell.data.demo import CATEGORIES, mean_luminance
+from conchshell.data.manifest import ATTRIBUTES, COLUMNS, categories, clip_id, read_manifest
+from conchshell.errors import ConchError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,8 +61,13 @@ def test_demo_prepared_set(tmp_path):
     result = run_prepare(write_params(tmp_path), out)
     assert result.returncode == 0, result.stderr
     df = read_manifest(out)
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == COLUMNS + ATTRIBUTES
     assert len(df) == 6 * 4 and categories(out) == sorted(CATEGORIES)
+    # attributes: the picture's measured mean luma; the pictures of one piece share its objects and score
+    with Image.open(out / df["image"][5]) as img:
+        assert df["brightness"][5] == pytest.approx(mean_luminance(np.asarray(img)), abs=1e-4)
+    by_clip = df.groupby(df["audio"].map(clip_id))
+    assert (by_clip[["objects", "pitch_centre", "notes_per_second"]].nunique() == 1).all().all()
     assert (df["label"] == df["category"].map(sorted(CATEGORIES).index)).all()
     # split: stratified by category, grouped by piece (a clip never in both splits)
     assert set(df.groupby("category")["split"].agg(set).map(frozenset)) == {frozenset({"train", "val"})}
@@ -155,3 +162,14 @@ def test_kill_9_during_prepare_leaves_nothing_that_lingers(tmp_path, bop_root, c
     assert [p.name.startswith(".prepared.") for p in tmp_path.iterdir()].count(True) == 1 and not out.exists()
     assert prepare_here(params, out, capsys) == (0, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bop", "params.yaml", "prepared"]
+
+
+def test_manifest_without_attributes_reads_and_a_wrong_one_is_one_line(tmp_path):
+    rows = "id,category,label,split,image,audio\na_0,a,0,train,images/a_0.png,audio/p0.wav\n"
+    (tmp_path / "manifest.csv").write_text(rows)
+    assert list(read_manifest(tmp_path).columns) == COLUMNS  # an older manifest: no attributes
+    (tmp_path / "manifest.csv").write_text(
+        rows.replace("audio\n", "audio,brightness\n").replace(".wav\n", ".wav,0.5\n")
+    )
+    with pytest.raises(ConchError, match="optionally then brightness, objects, pitch_centre, notes_per_second"):
+        read_manifest(tmp_path)

@@ -12,8 +12,16 @@ picture → music mapping exists to be learned:
 | snowy_mountains | cold sky, snow-capped peaks, snow field      | E harmonic minor, 60 bpm, high sparse chords |
 | sunset_sea      | orange-violet sky, low red sun, dark sea     | A♭ major, 84 bpm, low rolling arpeggios     |
 
-Every picture and piece is drawn from its own generator seeded by (seed, category, kind, index),
-so the same seed gives the same bytes and items do not depend on how many others are made.
+Inside a category each piece follows what its pictures show (`Attributes`, drawn per piece):
+- **brightness** b ∈ [0, 1] sets the picture's mean luminance (a gamma solved to hit `luminance_target`)
+  and the piece's register: the right hand is voiced around `pitch_centre_target` (24 semitones from b = 0
+  to b = 1, chords inverted within the key, so key and harmony stay the category's);
+- **objects**, the number of things drawn (wave crests, cacti, trees, stars, snowflakes, clouds), sets the
+  right hand's events per second: `density_factor` 0.3 … 1.7 of the category's base (bass and pads fixed).
+Pictures paired with one piece show the same attributes; everything else in them is drawn afresh.
+
+Every picture, piece and attribute pair is drawn from its own generator seeded by (seed, category, kind,
+index), so the same seed gives the same bytes and items do not depend on how many others are made.
 Pictures are uint8 [size, size, 3]; pieces are float32 [sample_rate * seconds], peak 0.95.
 
 Piano model (per note): partials f_n = n f0 sqrt(1 + B n²) with a register-dependent inharmonicity
@@ -33,7 +41,7 @@ from conchshell.audio.spec import PAPER
 from conchshell.data.manifest import Pair
 
 CATEGORIES = ("beach", "desert", "forest", "night_city", "snowy_mountains", "sunset_sea")
-_PICTURE, _PIECE = 0, 1
+_PICTURE, _PIECE, _ATTRIBUTES = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,21 +74,72 @@ def _index(item_id: str) -> int:
     return int(item_id.rsplit("_", 1)[1])
 
 
-def demo_picture(pair_id: str, category: str, seed: int, size: int = 224) -> np.ndarray:
-    """The demo picture `pair_id` (e.g. `beach_003`) → uint8 [size, size, 3]."""
-    return draw_picture(category, _rng(seed, category, _PICTURE, _index(pair_id)), size)
+@dataclass(frozen=True)
+class Attributes:
+    """What a piece and its pictures share: brightness b ∈ [0, 1] and the number of objects drawn."""
+
+    brightness: float
+    objects: int
+
+
+# Per category: the objects counted in its pictures and their range, and the mean luminance range (0-255).
+OBJECTS = {
+    "beach": ("wave crests", 3, 14),
+    "desert": ("cacti", 1, 8),
+    "forest": ("trees", 6, 24),
+    "night_city": ("stars", 8, 48),
+    "snowy_mountains": ("snowflakes", 10, 60),
+    "sunset_sea": ("clouds", 1, 8),
+}
+LUMINANCE = {
+    "beach": (115.0, 215.0),
+    "desert": (120.0, 220.0),
+    "forest": (80.0, 170.0),
+    "night_city": (20.0, 70.0),
+    "snowy_mountains": (130.0, 230.0),
+    "sunset_sea": (60.0, 140.0),
+}
+
+
+def piece_attributes(clip: str, category: str, seed: int) -> Attributes:
+    """The attributes of demo piece `clip` and of every picture paired with it."""
+    rng = _rng(seed, category, _ATTRIBUTES, _index(clip))
+    _, low, high = OBJECTS[category]
+    return Attributes(float(rng.uniform(0.0, 1.0)), int(rng.integers(low, high + 1)))
+
+
+def demo_picture(pair_id: str, category: str, seed: int, size: int = 224, clip: str | None = None) -> np.ndarray:
+    """The demo picture `pair_id` (e.g. `beach_003`) showing piece `clip`'s attributes → uint8 [size, size, 3].
+
+    `clip` defaults to the piece with the picture's index (one piece per picture)."""
+    clip = clip or piece_id(category, _index(pair_id))
+    attributes = piece_attributes(clip, category, seed)
+    return draw_picture(category, _rng(seed, category, _PICTURE, _index(pair_id)), size, attributes)
 
 
 def demo_piece(
     clip: str, category: str, seed: int, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
 ) -> np.ndarray:
     """The demo piece `clip` (e.g. `beach_piece_003`) → float32 [sample_rate * seconds]."""
-    return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds)
+    attributes = piece_attributes(clip, category, seed)
+    return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds, attributes)
 
 
 def demo_score(clip: str, category: str, seed: int, seconds: float = PAPER.seconds) -> Score:
     """The notes demo piece `clip` is synthesised from (`demo_piece` draws this score first from the same generator)."""
-    return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds)
+    attributes = piece_attributes(clip, category, seed)
+    return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds, attributes)
+
+
+def mean_luminance(picture: np.ndarray) -> float:
+    """Mean Rec. 601 luma of a uint8 [H, W, 3] picture, in [0, 1]."""
+    return float((np.asarray(picture, np.float64) @ _LUMA).mean() / 255.0)
+
+
+def score_summary(score: Score, seconds: float) -> tuple[float, float]:
+    """(pitch centre: median MIDI pitch, notes per second) of the notes of `score` that start before `seconds`."""
+    pitches = [p for o, p in zip(score.onset, score.pitch) if o < seconds]
+    return (float(np.median(pitches)) if pitches else float("nan")), len(pitches) / seconds
 
 
 class DemoSource:
@@ -103,7 +162,19 @@ class DemoSource:
 
     def picture(self, pair: Pair) -> np.ndarray:
         """uint8 [size, size, 3]."""
-        return demo_picture(pair.id, pair.category, self.seed, self.size)
+        return demo_picture(pair.id, pair.category, self.seed, self.size, pair.clip_id)
+
+    def attributes(self, pair: Pair, picture: np.ndarray) -> dict[str, float]:
+        """The manifest's attribute columns (data/manifest.py ATTRIBUTES) of `pair` and its drawn `picture`."""
+        score = demo_score(pair.clip_id, pair.category, self.seed, self.seconds)
+        centre, density = score_summary(score, self.seconds)
+        objects = piece_attributes(pair.clip_id, pair.category, self.seed).objects
+        return {
+            "brightness": round(mean_luminance(picture), 4),
+            "objects": objects,
+            "pitch_centre": round(centre, 3),
+            "notes_per_second": round(density, 3),
+        }
 
     def piece(self, clip: str) -> np.ndarray:
         """float32 [sample_rate * seconds], peak 0.95."""
@@ -127,16 +198,45 @@ def _gradient(top, bottom, height: int, width: int) -> np.ndarray:
     return np.broadcast_to(ramp, (height, width, 3)).copy()
 
 
-def draw_picture(category: str, rng: np.random.Generator, size: int = 224) -> np.ndarray:
-    """A random scene of `category` → uint8 [size, size, 3] (drawn at 224 and scaled when size differs)."""
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def luminance_target(category: str, brightness: float) -> float:
+    """The mean luminance (0-255) of `category`'s pictures at brightness b: linear over LUMINANCE[category]."""
+    low, high = LUMINANCE[category]
+    return low + brightness * (high - low)
+
+
+def draw_picture(
+    category: str, rng: np.random.Generator, size: int = 224, attributes: Attributes | None = None
+) -> np.ndarray:
+    """A random scene of `category` showing `attributes` → uint8 [size, size, 3] (drawn at 224, scaled when size differs).
+
+    Its `objects` things are drawn; its mean luminance is `luminance_target` (a gamma on the noisy scene)."""
+    attributes = attributes or Attributes(0.5, sum(OBJECTS[category][1:]) // 2)
     s = 224
     horizon = int(s * rng.uniform(0.38, 0.62))
-    img = _SCENES[category](rng, s, horizon)
+    img = _SCENES[category](rng, s, horizon, attributes.objects)
     if size != s:
         img = img.resize((size, size), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32)
-    arr = arr * rng.uniform(0.85, 1.12) + rng.normal(0, rng.uniform(3, 9), arr.shape)  # exposure and noise
-    return np.clip(arr, 0, 255).round().astype(np.uint8)
+    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, rng.uniform(3, 9), (size, size, 3))  # sensor noise
+    arr = np.clip(arr, 0, 255) / 255.0
+    gamma = _gamma_for(arr, luminance_target(category, attributes.brightness) / 255.0)
+    return (255.0 * arr**gamma).round().astype(np.uint8)
+
+
+def _gamma_for(x: np.ndarray, target: float) -> float:
+    """The γ for which the mean luma of x**γ (x in [0, 1], [H, W, 3], γ per channel) is `target` (bisection on log γ)."""
+    logx = np.log(np.maximum(x, 1e-6)).astype(np.float32)
+    luma = _LUMA.astype(np.float32)
+    low, high = -4.0, 4.0
+    for _ in range(20):
+        mid = (low + high) / 2
+        if float((np.exp(logx * np.exp(mid)) @ luma).mean()) > target:
+            low = mid
+        else:
+            high = mid
+    return float(np.exp((low + high) / 2))
 
 
 def _sky(rng, s, horizon, top, bottom) -> Image.Image:
@@ -149,7 +249,7 @@ def _disc(draw: ImageDraw.ImageDraw, x: float, y: float, r: float, colour) -> No
     draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
 
 
-def _beach(rng, s, horizon) -> Image.Image:
+def _beach(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (70, 140, 230), (180, 220, 250))
     d = ImageDraw.Draw(img)
     _disc(
@@ -157,7 +257,7 @@ def _beach(rng, s, horizon) -> Image.Image:
     )
     shore = int(horizon + (s - horizon) * rng.uniform(0.35, 0.6))
     d.rectangle((0, horizon, s, shore), fill=_jitter(rng, (30, 110, 190)))
-    for _ in range(rng.integers(4, 10)):  # wave crests
+    for _ in range(n):  # wave crests
         y = rng.uniform(horizon + 4, shore - 2)
         x0 = rng.uniform(-20, s)
         d.line(
@@ -171,7 +271,7 @@ def _beach(rng, s, horizon) -> Image.Image:
     return img
 
 
-def _desert(rng, s, horizon) -> Image.Image:
+def _desert(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (235, 160, 70), (250, 220, 150))
     d = ImageDraw.Draw(img)
     _disc(
@@ -184,8 +284,8 @@ def _desert(rng, s, horizon) -> Image.Image:
         ys = base - amp * np.sin(phase + freq * np.pi * xs / s)
         shade = _jitter(rng, (210 - 25 * layer, 150 - 20 * layer, 80 - 10 * layer))
         d.polygon([(0, s)] + list(zip(xs, ys)) + [(s, s)], fill=shade)
-    for _ in range(rng.integers(0, 3)):  # cacti
-        x, y, h = rng.uniform(10, s - 10), rng.uniform(horizon + 10, s - 10), rng.uniform(15, 35)
+    for _ in range(n):  # cacti
+        x, y, h = rng.uniform(10, s - 10), rng.uniform(horizon + 25, s - 5), rng.uniform(15, 35)
         green = _jitter(rng, (60, 120, 60))
         d.rectangle((x - 3, y - h, x + 3, y), fill=green)
         d.rectangle((x - 10, y - h * 0.6, x - 3, y - h * 0.5), fill=green)
@@ -193,7 +293,7 @@ def _desert(rng, s, horizon) -> Image.Image:
     return img
 
 
-def _forest(rng, s, horizon) -> Image.Image:
+def _forest(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (150, 190, 210), (215, 230, 220))
     d = ImageDraw.Draw(img)
     d.rectangle((0, horizon, s, s), fill=_jitter(rng, (50, 100, 40)))
@@ -201,8 +301,8 @@ def _forest(rng, s, horizon) -> Image.Image:
     for row in range(rows):  # conifers, back rows first and darker
         y_base = horizon + row * (s - horizon) / (rows + 0.5) + rng.uniform(0, 10)
         green = np.array((30 + 15 * row, 90 + 20 * row, 35 + 5 * row))
-        for _ in range(rng.integers(5, 11)):
-            x, h = rng.uniform(-10, s + 10), rng.uniform(40, 110) * (0.7 + 0.25 * row)
+        for _ in range(n // rows + (row < n % rows)):
+            x, h = rng.uniform(5, s - 5), rng.uniform(40, 110) * (0.7 + 0.25 * row)
             w = h * rng.uniform(0.25, 0.4)
             d.rectangle((x - 3, y_base - h * 0.15, x + 3, y_base), fill=_jitter(rng, (90, 60, 30), 8))
             d.polygon(
@@ -211,12 +311,12 @@ def _forest(rng, s, horizon) -> Image.Image:
     return img
 
 
-def _night_city(rng, s, horizon) -> Image.Image:
+def _night_city(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (5, 8, 30), (40, 40, 90))
     d = ImageDraw.Draw(img)
-    for _ in range(rng.integers(20, 60)):  # stars
+    for _ in range(n):  # stars
         x, y = rng.uniform(0, s), rng.uniform(0, horizon)
-        d.point((x, y), fill=(255, 255, int(rng.integers(180, 256))))
+        _disc(d, x, y, rng.uniform(1.0, 1.8), (255, 255, int(rng.integers(180, 256))))
     mx, my, mr = rng.uniform(20, s - 20), rng.uniform(15, horizon * 0.5), rng.uniform(8, 16)
     _disc(d, mx, my, mr, (240, 240, 215))
     x = rng.uniform(-15, 0)
@@ -232,7 +332,7 @@ def _night_city(rng, s, horizon) -> Image.Image:
     return img
 
 
-def _snowy_mountains(rng, s, horizon) -> Image.Image:
+def _snowy_mountains(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (110, 150, 200), (225, 235, 245))
     d = ImageDraw.Draw(img)
     for _ in range(rng.integers(2, 5)):  # peaks with snow caps
@@ -243,12 +343,12 @@ def _snowy_mountains(rng, s, horizon) -> Image.Image:
         cap = rng.uniform(0.25, 0.45)
         d.polygon([(x - w * cap, top + h * cap), (x + w * cap, top + h * cap), (x, top)], fill=(245, 248, 255))
     d.rectangle((0, horizon + 18, s, s), fill=_jitter(rng, (235, 240, 250), 8))
-    for _ in range(rng.integers(0, 40)):  # falling snow
-        _disc(d, rng.uniform(0, s), rng.uniform(0, s), rng.uniform(0.5, 1.8), (255, 255, 255))
+    for _ in range(n):  # snowflakes, falling in front of the sky
+        _disc(d, rng.uniform(0, s), rng.uniform(0, horizon), rng.uniform(1.2, 2.4), (255, 255, 255))
     return img
 
 
-def _sunset_sea(rng, s, horizon) -> Image.Image:
+def _sunset_sea(rng, s, horizon, n) -> Image.Image:
     img = _sky(rng, s, horizon, (90, 40, 120), (250, 140, 60))
     d = ImageDraw.Draw(img)
     sx, r = rng.uniform(40, s - 40), rng.uniform(20, 38)
@@ -257,6 +357,9 @@ def _sunset_sea(rng, s, horizon) -> Image.Image:
     for y in np.arange(horizon + 3, s, rng.uniform(5, 9)):  # the sun's reflection
         half = r * rng.uniform(0.3, 1.0) * (1 - 0.5 * (y - horizon) / (s - horizon))
         d.line((sx - half, y, sx + half, y), fill=_jitter(rng, (240, 120, 60)), width=2)
+    for _ in range(n):  # clouds
+        x, y, w = rng.uniform(0, s), rng.uniform(10, horizon - 20), rng.uniform(14, 30)
+        d.ellipse((x - w, y - w * 0.3, x + w, y + w * 0.3), fill=_jitter(rng, (150, 70, 110), 10))
     return img
 
 
@@ -284,11 +387,21 @@ class Style:
     tonic: int
     scale: tuple[int, ...]
     tempo: float  # beats per minute
-    texture: str  # arpeggio | melody | chords
+    texture: str  # arpeggio | melody | chords | sparse
     progressions: tuple[tuple[int, ...], ...]  # scale degrees (0-based), one chord per bar
     register: int = 0  # semitones added to the right hand
     sevenths: bool = False
     velocity: float = 0.7
+
+    @property
+    def events(self) -> float:
+        """The right hand's events per bar at density factor 1 (an arpeggio tone, chord stab or melody note each)."""
+        return EVENTS_PER_BAR[self.texture]
+
+
+EVENTS_PER_BAR = {"arpeggio": 8.0, "chords": 3.4, "melody": 4.0, "sparse": 4.0}
+PITCH_SPAN = 24.0  # semitones the right hand's centre moves from brightness 0 to 1
+DENSITY_RANGE = (0.3, 1.7)  # density factor at the category's fewest and most objects
 
 
 STYLES = {
@@ -305,9 +418,9 @@ STYLES = {
         velocity=0.75,
     ),
     "snowy_mountains": Style(
-        64, (0, 2, 3, 5, 7, 8, 11), 60, "sparse", ((0, 5, 2, 6), (0, 3, 5, 4)), register=12, velocity=0.5
+        64, (0, 2, 3, 5, 7, 8, 11), 60, "sparse", ((0, 5, 2, 6), (0, 3, 5, 4)), register=7, velocity=0.5
     ),
-    "sunset_sea": Style(68, MAJOR, 84, "arpeggio", ((0, 1, 0, 4), (0, 5, 1, 0)), register=-12, velocity=0.6),
+    "sunset_sea": Style(68, MAJOR, 84, "arpeggio", ((0, 1, 0, 4), (0, 5, 1, 0)), register=-7, velocity=0.6),
 }
 
 
@@ -332,66 +445,91 @@ def _degree_pitch(style: Style, degree: int, octave_base: int) -> int:
     return octave_base + style.scale[degree % n] + 12 * (degree // n)
 
 
-def _chord(style: Style, root: int, base: int, size: int) -> list[int]:
-    return [_degree_pitch(style, root + 2 * i, base) for i in range(size)]
+def pitch_centre_target(style: Style, brightness: float) -> float:
+    """The MIDI pitch the right hand is voiced around: tonic + register + PITCH_SPAN · (b − 0.5)."""
+    return style.tonic + style.register + PITCH_SPAN * (brightness - 0.5)
 
 
-def compose_score(category: str, rng: np.random.Generator, seconds: float) -> Score:
-    """A random piece in `category`'s style: chord per bar, left hand bass, right hand texture."""
+def density_factor(category: str, objects: int) -> float:
+    """Right-hand events relative to the category's base: linear from DENSITY_RANGE[0] at its fewest objects to [1]."""
+    _, low, high = OBJECTS[category]
+    return DENSITY_RANGE[0] + (DENSITY_RANGE[1] - DENSITY_RANGE[0]) * (objects - low) / (high - low)
+
+
+def voicing(style: Style, root: int, centre: float, size: int) -> list[int]:
+    """The inversion of the `size`-note chord on degree `root` whose mean pitch is nearest `centre` (MIDI, ascending)."""
+    tones = [_degree_pitch(style, root + 2 * i, style.tonic) for i in range(size)]
+    candidates = sorted(p + 12 * k for p in tones for k in range(-5, 6))
+    windows = [candidates[i : i + size] for i in range(len(candidates) - size + 1)]
+    return min(windows, key=lambda w: abs(float(np.mean(w)) - centre))
+
+
+def event_times(beat: float, seconds: float, per_second: float) -> tuple[list[float], float]:
+    """round(per_second · seconds) onsets spread evenly over the sixteenth-note grid of `beat` → (onsets, gap)."""
+    sixteenth = beat / 4
+    slots = int(seconds / sixteenth)
+    count = int(np.clip(round(per_second * seconds), 1, slots))
+    return [(k * slots // count) * sixteenth for k in range(count)], slots * sixteenth / count
+
+
+def compose_score(
+    category: str, rng: np.random.Generator, seconds: float, attributes: Attributes | None = None
+) -> Score:
+    """A random piece in `category`'s style following `attributes`: a chord per bar, left-hand bass, and the
+    right hand's texture voiced around `pitch_centre_target` at `density_factor` × the style's events per bar."""
     style = STYLES[category]
+    attributes = attributes or Attributes(0.5, sum(OBJECTS[category][1:]) // 2)
     beat = 60.0 / (style.tempo * rng.uniform(0.92, 1.08))
     bar = 4 * beat
     progression = style.progressions[rng.integers(len(style.progressions))]
-    right = style.tonic + style.register + 12 * int(rng.choice([0, 0, 0, 1, -1]))
+    centre = pitch_centre_target(style, attributes.brightness)
     bass = style.tonic - 24 if style.tonic - 24 >= 33 else style.tonic - 12
     score = Score([], [], [], [])
     vel = style.velocity * rng.uniform(0.85, 1.1)
-    melody_degree = int(rng.integers(0, 5))
+    size = 4 if style.sevenths else 3
     n_bars = int(np.ceil(seconds / bar))
-    for b in range(n_bars):
-        t0 = b * bar
+    chords = [voicing(style, progression[b % len(progression)], centre, size) for b in range(n_bars)]
+    for b in range(n_bars):  # what sounds once per bar: the bass, and the held chord of melody and sparse
         root = progression[b % len(progression)]
-        chord = _chord(style, root, right, 4 if style.sevenths else 3)
-        score.add(t0, bar * 0.98, _degree_pitch(style, root, bass), vel * 0.9)  # bass on the downbeat
-        if style.texture == "arpeggio":
-            tones = chord + [p + 12 for p in chord]
-            tones = tones + tones[-2:0:-1]
-            for k in range(8):
-                score.add(t0 + k * beat / 2, beat * 1.5, tones[k % len(tones)], vel * rng.uniform(0.75, 1.0))
-        elif style.texture == "chords":
-            for pos, length in ((0, 1.0), (1.5, 0.5), (2.5, 1.0), (3.5, 0.5)):
-                if rng.random() < 0.85:
-                    for p in chord:
-                        score.add(t0 + pos * beat, length * beat * 0.9, p, vel * rng.uniform(0.8, 1.0))
+        score.add(b * bar, bar * 0.98, _degree_pitch(style, root, bass), vel * 0.9)
+        if style.texture == "melody":
+            for p in voicing(style, root, centre - 12, 2):
+                score.add(b * bar, bar * 0.9, p, vel * 0.55)
         elif style.texture == "sparse":
+            for p in voicing(style, root, centre - 12, 2):
+                score.add(b * bar + rng.uniform(0, 0.03), bar * 0.95, p, vel * rng.uniform(0.7, 0.9))
+    per_second = style.events * density_factor(category, attributes.objects) * style.tempo / 240.0
+    onsets, gap = event_times(beat, seconds, per_second)
+    melody_degree = int(rng.integers(-2, 3))
+    centre_degree = min(range(-14, 21), key=lambda d: abs(_degree_pitch(style, d, style.tonic) - centre))
+    for k, t in enumerate(onsets):  # the right hand's events
+        chord = chords[min(int(t // bar), n_bars - 1)]
+        if style.texture == "arpeggio":
+            low = voicing(style, progression[min(int(t // bar), n_bars - 1) % len(progression)], centre - 6, size)
+            tones = low + [p + 12 for p in low]
+            tones = tones + tones[-2:0:-1]
+            score.add(t, min(beat, gap) * 1.5, tones[k % len(tones)], vel * rng.uniform(0.75, 1.0))
+        elif style.texture == "chords":
             for p in chord:
-                score.add(t0 + rng.uniform(0, 0.03), bar * 0.95, p, vel * rng.uniform(0.7, 0.9))
-            for pos in (1.0, 2.0, 3.0):
-                if rng.random() < 0.6:
-                    score.add(t0 + pos * beat, beat * 1.5, chord[int(rng.integers(len(chord)))] + 12, vel * 0.8)
-        else:  # melody over a soft chord
-            for p in chord[:2]:
-                score.add(t0, bar * 0.9, p - 12, vel * 0.55)
-            t = 0.0
-            while t < 4.0 - 1e-6:
-                length = float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
-                length = min(length, 4.0 - t)
-                melody_degree = int(np.clip(melody_degree + rng.integers(-2, 3), 0, 11))
-                score.add(
-                    t0 + t * beat,
-                    length * beat * 0.95,
-                    _degree_pitch(style, melody_degree, right),
-                    vel * rng.uniform(0.85, 1.1),
-                )
-                t += length
+                score.add(t, min(gap, beat) * 0.9, p, vel * rng.uniform(0.8, 1.0))
+        elif style.texture == "sparse":
+            score.add(t, gap * 0.9, chord[int(rng.integers(len(chord)))], vel * rng.uniform(0.9, 1.1))
+        else:  # melody
+            melody_degree = int(np.clip(melody_degree + rng.integers(-2, 3), -4, 4))
+            pitch = _degree_pitch(style, centre_degree + melody_degree, style.tonic)
+            score.add(t, gap * 0.95, pitch, vel * rng.uniform(0.85, 1.1))
     return score
 
 
 def compose_piece(
-    category: str, rng: np.random.Generator, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
+    category: str,
+    rng: np.random.Generator,
+    sample_rate: int = PAPER.rate,
+    seconds: float = PAPER.seconds,
+    attributes: Attributes | None = None,
 ) -> np.ndarray:
-    """A random piece in `category`'s style, synthesized → float32 [sample_rate * seconds], peak 0.95."""
-    score = compose_score(category, rng, seconds)
+    """A random piece in `category`'s style following `attributes`, synthesized → float32 [sample_rate * seconds], peak 0.95."""
+    score = compose_score(category, rng, seconds, attributes)
     wave = render(score, rng, sample_rate, int(round(sample_rate * seconds)))
     return (wave * (0.95 / max(float(np.abs(wave).max()), 1e-9))).astype(np.float32)
 

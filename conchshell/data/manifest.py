@@ -3,6 +3,9 @@
 Columns, in order: `id`, `category`, `label` (index into the sorted category names), `split`
 (train | val), `image` (`images/<id>.png`), `audio` (`audio/<clip_id>.wav`); paths are relative to
 the prepared folder. `categories.json` holds the sorted category names (label i = categories[i]).
+Optionally (the demo data) four attribute columns follow: `brightness` (the picture's mean luma, 0-1),
+`objects` (things drawn), and the paired score's `pitch_centre` (mean MIDI pitch) and `notes_per_second`;
+a manifest without them (older demo sets, BOP) still reads, and the following scores are then skipped.
 
 The split is stratified by category and grouped by piece: a clip and all pictures paired with it
 land in the same split, every category with at least two clips has at least one val clip, and each
@@ -24,6 +27,7 @@ import pandas as pd
 from conchshell.errors import ConchError
 
 COLUMNS = ["id", "category", "label", "split", "image", "audio"]
+ATTRIBUTES = ["brightness", "objects", "pitch_centre", "notes_per_second"]
 SPLITS = ("train", "val")
 MANIFEST_NAME = "manifest.csv"
 CATEGORIES_NAME = "categories.json"
@@ -52,8 +56,13 @@ def read_manifest(prepared_dir: str | os.PathLike) -> pd.DataFrame:
         df = pd.read_csv(path, dtype={c: str for c in COLUMNS if c != "label"}, keep_default_na=False)
     except Exception as err:  # noqa: BLE001 - any parse failure is the file's fault
         raise ConchError(f"{path}: not a readable CSV ({err})") from err
-    if list(df.columns) != COLUMNS:
-        raise ConchError(f"{path}: columns must be {', '.join(COLUMNS)}; found {', '.join(map(str, df.columns))}")
+    if list(df.columns) not in (COLUMNS, COLUMNS + ATTRIBUTES):
+        raise ConchError(
+            f"{path}: columns must be {', '.join(COLUMNS)} (optionally then {', '.join(ATTRIBUTES)}); "
+            f"found {', '.join(map(str, df.columns))}"
+        )
+    if has_attributes(df) and not all(pd.api.types.is_numeric_dtype(df[c]) for c in ATTRIBUTES):
+        raise ConchError(f"{path}: columns {', '.join(ATTRIBUTES)} must hold numbers")
     if not pd.api.types.is_integer_dtype(df["label"]):
         raise ConchError(f"{path}: column label must hold integers")
     bad = sorted(set(df["split"]) - set(SPLITS))
@@ -62,6 +71,11 @@ def read_manifest(prepared_dir: str | os.PathLike) -> pd.DataFrame:
     if df["id"].duplicated().any():
         raise ConchError(f"{path}: duplicate id {df['id'][df['id'].duplicated()].iloc[0]!r}")
     return df
+
+
+def has_attributes(manifest: pd.DataFrame) -> bool:
+    """Whether `manifest` records each picture's ATTRIBUTES (the demo data does)."""
+    return all(c in manifest.columns for c in ATTRIBUTES)
 
 
 def categories(prepared_dir: str | os.PathLike) -> list[str]:
@@ -118,15 +132,21 @@ def split_problems(pairs: list[Pair], val_fraction: float, seed: int) -> list[st
     ]
 
 
-def build_manifest(pairs: list[Pair], val_fraction: float, seed: int) -> pd.DataFrame:
-    """The manifest rows for `pairs` (in their order), with labels from the sorted category names."""
+def build_manifest(
+    pairs: list[Pair], val_fraction: float, seed: int, attributes: dict[str, dict[str, float]] | None = None
+) -> pd.DataFrame:
+    """The manifest rows for `pairs` (in their order), with labels from the sorted category names; with
+    `attributes` ({picture id: {ATTRIBUTES name: value}}), its four columns too."""
     names = sorted({p.category for p in pairs})
     splits = split_by_piece(pairs, val_fraction, seed)
     rows = [
         (p.id, p.category, names.index(p.category), splits[p.clip_id], f"images/{p.id}.png", f"audio/{p.clip_id}.wav")
         for p in pairs
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    if attributes is None:
+        return pd.DataFrame(rows, columns=COLUMNS)
+    rows = [row + tuple(attributes[p.id][c] for c in ATTRIBUTES) for row, p in zip(rows, pairs)]
+    return pd.DataFrame(rows, columns=COLUMNS + ATTRIBUTES)
 
 
 def write_manifest(prepared_dir: str | os.PathLike, manifest: pd.DataFrame) -> None:
