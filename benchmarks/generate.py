@@ -18,7 +18,8 @@ side then the other (A B A B …, `--repeats` rounds), and the table gives per-s
 ratio REV / this tree (above 1: this tree is faster). Random weights in both (speed does not depend on them).
 
 Models: the trained ones in `--models` when they hold a generator for the level (not with --against), else
-random weights in the sizes params.yaml gives (gan.size / gan.width, the VQ-VAE preset).
+random weights in `--size`'s sizes for every part (default gan.size): `paper` is Table 1's G, TCNN-6,
+Inception-I3D and the Jukebox-5b VQ-VAE architecture; `demo` is params.yaml's (`sized_parts`).
 Target: the Deep level, batch 1, 2 CPU threads, under 2 s for 8 s of music.
 """
 
@@ -64,23 +65,43 @@ STEPS = ("TCNN", "I3D", "G", "decode", "total")
 HERE = Path(__file__).resolve()
 
 
+def sized_parts(cfg, size: str) -> dict:
+    """What `--size` means for every part. `paper`: Table 1's G, TCNN-6, Inception-I3D and the Jukebox-5b
+    VQ-VAE architecture (random weights unless a checkpoint is given; fed 16 kHz as the paper feeds it);
+    `demo`: params.yaml's (its image encoder, I3D, VQ-VAE preset, and G at gan.width)."""
+    v = cfg.vqvae
+    if size == "paper":
+        return {
+            "image_encoder": "tcnn6",
+            "i3d_arch": "inception",
+            "preset": "jukebox-5b",
+            "hps": preset_hps("jukebox-5b"),
+        }
+    hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
+    return {
+        "image_encoder": cfg.image_encoder,
+        "i3d_arch": getattr(cfg.i3d, "arch", None),
+        "preset": v.preset,
+        "hps": hps,
+    }
+
+
 def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipeline:
-    """A Pipeline with random weights in the configured sizes (TCNN, I3D, demo/jukebox VQ-VAE, G).
+    """A Pipeline with random weights in `size`'s sizes for every part (`sized_parts`: TCNN, I3D, VQ-VAE, G).
 
     Written against both this tree's API and older ones (no i3d.arch, I3D features always 2048 wide).
     """
     torch.manual_seed(0)
-    tcnn = TCNN(cfg.image_encoder, num_classes).eval()
-    arch = getattr(cfg.i3d, "arch", None)
+    parts = sized_parts(cfg, size)
+    tcnn = TCNN(parts["image_encoder"], num_classes).eval()
     i3d = (
-        build_i3d(None, seed=0, arch=arch)
-        if "arch" in inspect.signature(build_i3d).parameters
+        build_i3d(None, seed=0, arch=parts["i3d_arch"])
+        if "arch" in inspect.signature(build_i3d).parameters and parts["i3d_arch"]
         else build_i3d(None, seed=0)
     )
-    branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, cfg.image_encoder)
-    v = cfg.vqvae
-    hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
-    codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
+    branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, parts["image_encoder"])
+    rate = cfg.vqvae.sample_rate
+    codec = JukeboxCodec(VQVAE(parts["hps"]).eval(), rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
     frames = codec.frames(LEVELS[level], num_samples)  # an index: older revisions' codecs take no names
     width = getattr(i3d, "feature_dim", 2048)
@@ -103,7 +124,7 @@ def build(level: str, args, cfg) -> tuple[Pipeline, str]:
             return load_pipeline(
                 models, level, args.device, cfg.i3d.checkpoint, cfg.seed, *extra
             ), f"trained ({models})"
-    return random_pipeline(level, cfg, args.size).to(args.device), f"random, G size {args.size}"
+    return random_pipeline(level, cfg, args.size).to(args.device), f"random, {args.size} sizes"
 
 
 class _Step(nn.Module):
@@ -431,7 +452,7 @@ def compare_level(level: str, repo: Path, base: Path, rev: str, args, rate: floa
         ours.close()
         theirs.close()
     print(
-        f"\n{level}, batch {args.batch}, {args.threads} threads, G size {args.size}, {args.repeats} interleaved rounds; "
+        f"\n{level}, batch {args.batch}, {args.threads} threads, {args.size} sizes, {args.repeats} interleaved rounds; "
         f"this tree: {'fast path (ONNX Runtime)' if ours.info['fast'] else 'eager'}; {rev}: "
         f"{'fast path' if theirs.info['fast'] else 'eager'}"
     )
@@ -461,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="models")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--size", choices=("demo", "paper"), default=None, help="G size when random (default gan.size)")
+    parser.add_argument(
+        "--size", choices=("demo", "paper"), default=None, help="sizes of every part when random (default gan.size)"
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--precision", choices=("fp32", "tf32", "bf16"), default="fp32", help="CUDA only: TF32, or bf16 autocast"

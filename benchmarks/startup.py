@@ -1,6 +1,6 @@
 """Start-up of `conchshell generate`: the one-picture command's wall time against its pure compute time.
 
-    uv run python benchmarks/startup.py [--models models | --size paper] [--params params.yaml] [--picture P]
+    uv run python benchmarks/startup.py [--models models | --size paper|demo] [--params params.yaml] [--picture P]
                                         [--threads 2] [--repeats 5] [--backend auto|eager] [--bytecode cached|off]
 
 A: `conchshell generate P -o out.wav --overwrite` in a fresh process, wall seconds (Python start, imports, the
@@ -11,10 +11,10 @@ ONNX bundle when it is missing; its time is printed apart). Prints the medians a
 asks for at most 2 — and, from one more fresh process, where the command's time goes (imports, model identity,
 session set-up, picture, compute, wav), and the wall time of `conchshell --help` (at most 1.5 s).
 
-Models: the trained ones in `--models` (the demo: level low, demo-size G, 0.6 s of compute here), or with
-`--size paper` the issue's acceptance set-up: random weights at the Deep level with the paper-size G (written to
-a temporary models folder and exported into a temporary ONNX cache, in the sizes `benchmarks/generate.py`
-times; params.yaml's I3D and VQ-VAE).
+Models: the trained ones in `--models` (the demo: level low, demo sizes), or with `--size paper|demo` random
+weights at the Deep level, every part in those sizes (written to a temporary models folder and exported into a
+temporary ONNX cache; `benchmarks/generate.py`'s `sized_parts`): `paper` is Table 1's G, TCNN-6, Inception-I3D
+and the Jukebox-5b VQ-VAE architecture (its decoder 37.7 G FLOPs against the demo's 2.0), `demo` params.yaml's.
 
 Bytecode: `cached` (the default) runs the commands as Python does by default, compiling each module once and
 reusing its bytecode — here into a private folder (PYTHONPYCACHEPREFIX), so the benchmark writes nothing into the
@@ -121,8 +121,9 @@ def default_picture() -> Path:
 
 
 def write_random_models(folder: Path, params: Path, level: str = "deep", size: str = "paper") -> None:
-    """models/tcnn.pt, vqvae.pt and gan.pt with random weights: G of `level` in `size`, the TCNN, I3D and
-    VQ-VAE params.yaml names (seeded, so every run times the same models)."""
+    """models/tcnn.pt, vqvae.pt and gan.pt with random weights (seeded, so every run times the same models), every
+    part in `size`'s sizes (benchmarks/generate.py's `sized_parts`: paper = Table 1's G, TCNN-6, Inception-I3D,
+    the Jukebox-5b VQ-VAE architecture; demo = params.yaml's); G of `level`."""
     import torch
 
     from conchshell.artifacts.checkpoints import i3d_identity, save_tcnn, save_vqvae
@@ -132,18 +133,23 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     from conchshell.io import save_torch
     from conchshell.models.generator import build_generator, generator_config
     from conchshell.models.jukebox.codec import JukeboxCodec
-    from conchshell.models.jukebox.presets import preset_hps
     from conchshell.models.jukebox.vqvae import VQVAE
     from conchshell.models.tcnn import TCNN
 
+    sys.path.insert(0, str(HERE.parent))
+    from generate import sized_parts  # the sibling benchmark's meaning of --size
+
     cfg, categories = load_config(params), [f"category{i}" for i in range(6)]
+    parts = sized_parts(cfg, size)
     folder.mkdir(parents=True)
     torch.manual_seed(0)
-    save_tcnn(folder / "tcnn.pt", TCNN(cfg.image_encoder, len(categories)), [0.5] * 3, [0.25] * 3, categories, 224)
+    tcnn = TCNN(parts["image_encoder"], len(categories))
+    save_tcnn(folder / "tcnn.pt", tcnn, [0.5] * 3, [0.25] * 3, categories, 224)
     v = cfg.vqvae
-    vqvae = VQVAE(preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate))
-    save_vqvae(vqvae, folder / "vqvae.pt", v.preset, v.sample_rate)
-    i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
+    vqvae = VQVAE(parts["hps"])
+    save_vqvae(vqvae, folder / "vqvae.pt", parts["preset"], v.sample_rate)
+    checkpoint = cfg.i3d.checkpoint if cfg.i3d.arch == parts["i3d_arch"] else None
+    i3d = build_i3d(checkpoint, seed=cfg.seed, arch=parts["i3d_arch"])
     frames = JukeboxCodec(vqvae, v.sample_rate, PAPER.rate).frames(level, PAPER.samples)
     g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories))
     gan = {
@@ -153,7 +159,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
         "categories": categories,
         "config": {},
         "step": 0,
-        "i3d": i3d_identity(i3d, cfg.i3d.checkpoint, cfg.seed),
+        "i3d": i3d_identity(i3d, checkpoint, cfg.seed),
         "audio_rate": PAPER.rate,
         "seconds": PAPER.seconds,
     }
@@ -168,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backend", choices=("auto", "eager"), default="auto")
-    parser.add_argument("--size", choices=("paper",), default=None, help="random Deep models, paper-size G")
+    parser.add_argument(
+        "--size", choices=("demo", "paper"), default=None, help="random Deep models, every part in these sizes"
+    )
     parser.add_argument("--bytecode", choices=("cached", "off"), default="cached")
     args = parser.parse_args(argv)
     args.picture = (args.picture or default_picture()).resolve()
@@ -178,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.bytecode == "cached":
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        if args.size == "paper":  # its own ONNX cache too: the user's keeps its bundles
+        if args.size:  # its own ONNX cache too: the user's keeps its bundles
             args.models, env["CONCHSHELL_CACHE"] = str(Path(tmp) / "models"), str(Path(tmp) / "onnx")
-            write_random_models(Path(args.models), Path(args.params))
+            write_random_models(Path(args.models), Path(args.params), size=args.size)
         first = timed(command(args, out), env)
         print(f"warm-up command (exports the ONNX bundle when missing): {first:.2f} s", file=sys.stderr)
         warm = subprocess.Popen(
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         breakdown = json.loads(phases.stdout.strip().splitlines()[-1])
         help_walls = [timed([sys.executable, "-m", "conchshell.cli", "--help"], env) for _ in range(3)]
     wall, compute = statistics.median(walls), statistics.median(computes)
-    models = "random Deep models, paper-size G" if args.size else f"models {args.models}"
+    models = f"random Deep models, {args.size} sizes" if args.size else f"models {args.models}"
     bytecode = {
         "cached": "bytecode cached",
         "off": "bytecode "

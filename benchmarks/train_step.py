@@ -29,7 +29,7 @@ from conchshell.artifacts.jukebox import freeze, load_vqvae
 from conchshell.artifacts.stores import PairDataset, write_audio_store, write_image_store
 from conchshell.audio.spec import PAPER
 from conchshell.config import LEVELS, from_dict
-from conchshell.evaluation.cost import count_flops, count_params
+from conchshell.evaluation.cost import format_table, gan_rows, tcnn_rows
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
 from conchshell.models.image_branch import ImageBranch
@@ -41,11 +41,6 @@ from conchshell.training.gan import make_loss, make_optimisers
 from conchshell.training.losses import TERMS, Step, weighted_sum
 
 RATE, SAMPLES, BATCH = PAPER.rate, PAPER.samples, 2
-PAPER = {  # Table 1 and DESIGN.md: params, FLOPs
-    "high": {"G": (33.1e6, 23.8e9), "D": (9.212e6, 2.73e9)},
-    "low": {"G": (65.2e6, 27.2e9), "D": (9.212e6, 10.98e9)},
-    "deep": {"G": (100.4e6, 59.2e9), "D": (9.212e6, 43.95e9)},
-}
 PARTS = ("data", "G fwd", "D step", "G adv+FM", "dec fwd", "dec bwd", "G bwd+opt")
 
 
@@ -70,7 +65,7 @@ def make_caches(folder: Path, codec: JukeboxCodec) -> pd.DataFrame:
     write_image_store(
         folder / "images.h5",
         [f"p{i}" for i in range(n)],
-        np.random.randn(n, 2048, 9).astype(np.float32),
+        np.random.randn(n, 1024, 2).astype(np.float32),  # the default Inception-I3D's S-T features
         np.arange(n) % 6,
         np.full((n, 6), 1 / 6, np.float32),
         {"categories": "[]"},
@@ -173,31 +168,10 @@ def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[di
     return rows
 
 
-def size_table(levels: list[str]) -> pd.DataFrame:
-    """Params and FLOPs of G and D (paper profile, counted on the meta device) beside Table 1."""
-    rows = []
-    with torch.device("meta"):
-        codec = JukeboxCodec(VQVAE(preset_hps("demo")), RATE, RATE)
-    frames = {level: codec.frames(level, SAMPLES) for level in levels}
-    for level in levels:
-        with torch.device("meta"):
-            g = Generator(**generator_config(level, frames[level], "paper"))
-            d = Discriminator(**discriminator_config("paper"))
-            g_flops = count_flops(g, torch.zeros(1, 2048, 9), torch.zeros(1, dtype=torch.long))
-            d_flops = count_flops(d, torch.zeros(1, 64, frames[level]))
-        for name, model, flops in (("G", g, g_flops), ("D", d, d_flops)):
-            p_params, p_flops = PAPER[level][name]
-            rows.append(
-                {
-                    "model": f"{name}-{level}",
-                    "params M": count_params(model) / 1e6,
-                    "paper params M": p_params / 1e6,
-                    "GMACs": flops / 2e9,
-                    "GFLOPs": flops / 1e9,
-                    "paper G(FL)OPs": p_flops / 1e9,
-                }
-            )
-    return pd.DataFrame(rows)
+def size_table() -> str:
+    """Params and MACs of G and D at each level and of both TCNNs (paper sizes, counted on the meta device)
+    beside Table 1: `conchshell.evaluation.cost`'s table."""
+    return format_table(gan_rows("paper") + tcnn_rows())
 
 
 def main() -> int:
@@ -245,8 +219,8 @@ def main() -> int:
             sub = table[(table["level"] == level) & (table["window"] == "1 s")]
             ratio = sub[sub["cache"] == "no"]["total"].iloc[0] / sub[sub["cache"] == "yes"]["total"].iloc[0]
             print(f"uncached / cached step time, {level}, 1 s window: {ratio:.2f}×")
-    print("\nsizes (paper profile; the paper does not say MACs or FLOPs):")
-    print(size_table(args.levels).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print("\nsizes at the paper's (G fed the Inception-I3D's [1024, 2]; Table 1's figures are MACs):")
+    print(size_table())
     return 0
 
 

@@ -58,16 +58,17 @@ def _constant_blocks(channel_values: list[list[float]]) -> list[torch.Tensor]:
 
 
 def test_algorithm1_hand_computed_tcnn6():
-    # six blocks; channels split into 3 consecutive groups (first groups one larger when C % 3 != 0)
+    """Three parts of ⌊C/3⌋ channels, part k from channel k·(⌊C/3⌋ + 1), the last cut at C (the released code's
+    cut: the 99s sit in the channels no part holds); each block's frame repeated 3 times."""
     values = [
-        [1, 2, 3],  # groups {1} {2} {3}
-        [1, 3, 5, 7],  # {1,3} {5} {7} → 2, 5, 7
-        [0, 6, 1, 2, 4, 8],  # {0,6} {1,2} {4,8} → 3, 1.5, 6
-        [9, 9, 9],
-        [2, 4, 6, 8, 10],  # {2,4} {6,8} {10} → 3, 7, 10
-        [-1, 1, 0],
+        [1, 3, 99, 5, 7, 99, 9],  # C 7: {0,1} {3,4} {6} → 2, 6, 9
+        [0, 2, 99, 4, 8, 99, 1, 3],  # C 8: {0,1} {3,4} {6,7} → 1, 6, 2
+        list(range(16)),  # C 16: {0..4} {6..10} {12..15} → 2, 8, 13.5
+        [1, 2, 3, 99, 4, 5, 6, 99, 7],  # C 9: {0..2} {4..6} {8} → 2, 5, 7
+        [-1, 1, 99, 0, 2, 99, 5],  # C 7 → 0, 1, 5
+        list(range(12)),  # C 12: {0..3} {5..8} {10,11} → 1.5, 6.5, 10.5
     ]
-    expected_frames = [[1, 2, 3], [2, 5, 7], [3, 1.5, 6], [9, 9, 9], [3, 7, 10], [-1, 1, 0]]
+    expected_frames = [[2, 6, 9], [1, 6, 2], [2, 8, 13.5], [2, 5, 7], [0, 1, 5], [1.5, 6.5, 10.5]]
     video = time_image_features(_constant_blocks(values), "tcnn6")
     assert video.shape == (1, 3, 18, 2, 2)
     for t in range(18):  # TCNN-6 repeats each block's frame 3 times in a row
@@ -75,21 +76,37 @@ def test_algorithm1_hand_computed_tcnn6():
             assert torch.allclose(video[0, g, t], torch.full((2, 2), float(expected_frames[t // 3][g])))
 
 
+def test_time_path_chains_the_convs_with_nothing_between():
+    torch.manual_seed(0)
+    model = TCNN("tcnn6", 6).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        blocks = model.time_blocks(x)
+        h = x
+        for conv, block in zip(model.convs, blocks):
+            h = conv(h)  # no ReLU: negative values pass to the next conv
+            assert torch.allclose(block, h)
+    assert (blocks[0] < 0).any()
+
+
 def test_algorithm1_tcnn18_uses_each_block_once():
-    values = [[k, 10 * k, 100 * k] for k in range(18)]
+    values = [[k, k, 99, 10 * k, 10 * k, 99, 100 * k] for k in range(18)]  # C 7: parts {0,1} {3,4} {6}
     video = time_image_features(_constant_blocks(values), "tcnn18")
     assert video.shape == (1, 3, 18, 2, 2)
-    assert torch.equal(video[0, :, :, 0, 0], torch.tensor(values, dtype=torch.float32).T)
+    expected = [[k, 10 * k, 100 * k] for k in range(18)]
+    assert torch.equal(video[0, :, :, 0, 0], torch.tensor(expected, dtype=torch.float32).T)
 
 
 def test_algorithm1_rejects_wrong_block_count():
     with pytest.raises(ValueError):
-        time_image_features(_constant_blocks([[1, 2, 3]] * 5), "tcnn6")
+        time_image_features(_constant_blocks([list(range(7))] * 5), "tcnn6")
 
 
-def test_group_means_uneven_split():
+def test_group_means_parts_and_too_few_channels():
     block = torch.arange(16, dtype=torch.float32).view(1, 16, 1, 1)
-    assert group_means(block).flatten().tolist() == pytest.approx([2.5, 8.0, 13.0])  # 6, 5, 5 channels
+    assert group_means(block).flatten().tolist() == pytest.approx([2.0, 8.0, 13.5])  # 0–4, 6–10, 12–15
+    with pytest.raises(ValueError, match="at least 7 channels"):
+        group_means(torch.zeros(1, 6, 1, 1))  # the released cut leaves its third part empty
 
 
 @pytest.mark.parametrize("arch", ["tcnn6", "tcnn18"])

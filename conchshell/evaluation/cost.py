@@ -5,12 +5,15 @@ Counting convention (the paper does not say which it counts; we report both):
   bmm, ...). Bias additions, activations, pooling and normalisation are not counted.
 - **FLOPs** = 2 × MACs (one multiply and one add per MAC), which is what
   `torch.utils.flop_counter.FlopCounterMode` reports for those operators.
-The paper's TCNN-6 figure (827.5 M) equals our classifier path's MACs exactly, so Table 1 counts MACs.
+The paper's TCNN-6 figure (827.5 M) equals our classifier path's MACs exactly, and its D column equals our
+D's MACs (2.734 / 10.976 / 43.950 G), so Table 1 counts MACs. G is fed as the paper feeds it: the default
+Inception-I3D's S-T features [1024, 2] (2048 values), for 8 s at 16 kHz (1000 / 4000 / 16 k frames).
 
 Counting runs the module on the `meta` device when possible (no memory, no compute), so even the
 full-resolution time path costs nothing to count.
 
-    uv run python -m conchshell.evaluation.cost tcnn     # TCNN-6 / TCNN-18 table beside Table 1
+    uv run python -m conchshell.evaluation.cost            # G and D per level, TCNN-6 / TCNN-18, beside Table 1
+    uv run python -m conchshell.evaluation.cost tcnn i3d   # the TCNNs and the two I3Ds
 """
 
 from __future__ import annotations
@@ -91,8 +94,32 @@ def format_table(rows: list[Row], cost_name: str = "MACs") -> str:
     return "\n".join(lines)
 
 
-#: The paper's Table 1: params and FLOPs (which, for TCNN-6, are MACs: see the module docstring).
+#: The paper's Table 1: params and FLOPs (which are MACs: see the module docstring).
 TABLE1_TCNN = {"tcnn6": (2.285e6, 827.5e6), "tcnn18": (7.543e6, 1.443e9)}
+TABLE1_G = {"high": (33.109e6, 23.800e9), "low": (65.183e6, 27.205e9), "deep": (100.420e6, 59.197e9)}
+TABLE1_D = {"high": (9.212e6, 2.734e9), "low": (9.212e6, 10.976e9), "deep": (9.212e6, 43.950e9)}
+#: The paper's latent frames per level: 8 s at 16 kHz through the Jukebox hops 128 / 32 / 8.
+PAPER_FRAMES = {"high": 1000, "low": 4000, "deep": 16000}
+
+
+def gan_rows(size: str = "paper", width: float = 1.0, in_channels: int = 1024, st_frames: int = 2) -> list[Row]:
+    """G and D at each level (`size` paper: Table 1's), G fed [1, in_channels, st_frames] S-T features."""
+    from conchshell.models.discriminator import Discriminator, discriminator_config
+    from conchshell.models.generator import Generator, generator_config
+
+    rows = []
+    for level, frames in PAPER_FRAMES.items():
+        with torch.device("meta"):
+            g = Generator(**generator_config(level, frames, size, width, in_channels, st_frames=st_frames))
+            st, label = torch.zeros(1, in_channels, st_frames), torch.zeros(1, dtype=torch.long)
+            d = Discriminator(**discriminator_config(size, width))
+            latent = torch.zeros(1, 64, frames)
+        g_paper, d_paper = (TABLE1_G[level], TABLE1_D[level]) if size == "paper" else ((None, None),) * 2
+        g_note = f"S-T [{in_channels}, {st_frames}] → [64, {frames}]"
+        rows.append(Row(f"G-{level}", count_params(g), g_paper[0], count_macs(g, st, label), g_paper[1], g_note))
+        d_note = f"3 scales on [1, {64 * frames}]"
+        rows.append(Row(f"D-{level}", count_params(d), d_paper[0], count_macs(d, latent), d_paper[1], d_note))
+    return rows
 
 
 def tcnn_rows(image_size: int = 224, num_classes: int = 6) -> list[Row]:
@@ -129,16 +156,16 @@ def i3d_rows(image_size: int = 224, frames: int = 18) -> list[Row]:
 
 
 #: `python -m conchshell.evaluation.cost <what>` → rows of the table.
-PROFILES: dict[str, Callable[[], list[Row]]] = {"tcnn": tcnn_rows, "i3d": i3d_rows}
+PROFILES: dict[str, Callable[[], list[Row]]] = {"gan": gan_rows, "tcnn": tcnn_rows, "i3d": i3d_rows}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print params, MACs and FLOPs beside the paper's Table 1.")
-    parser.add_argument(
-        "what", nargs="*", choices=list(PROFILES), default=["tcnn"], help="tables to print (default tcnn)"
-    )
+    parser.add_argument("what", nargs="*", help=f"tables to print: {' '.join(PROFILES)} (default: gan tcnn)")
     args = parser.parse_args(argv)
-    rows = [row for what in args.what for row in PROFILES[what]()]
+    if unknown := [w for w in args.what if w not in PROFILES]:
+        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(PROFILES)}")
+    rows = [row for what in args.what or ["gan", "tcnn"] for row in PROFILES[what]()]
     print(format_table(rows))
     print("MACs: multiply-accumulates of convs/matmuls (bias, activations, pooling not counted); FLOPs = 2 × MACs.")
     return 0

@@ -6,12 +6,21 @@ The TCNN's convolutions are used along two paths that share their weights:
   the next stage, so a 224×224 picture shrinks 224 → 112 → 56 → 28 → 14 → 7 → 3 over the six stages
   and the last map flattens to 128·3·3 = 1152 for Linear(1152→1000→256→C). Its cost is the paper's
   Table 1 figure (827.5 M multiply-accumulates for TCNN-6).
-- the **time path** (Algorithm 1's input): the same convolutions chained at full resolution: conv →
-  ReLU → next conv, i.e. the classifier path without its poolings (ReLU and max-pool commute, so the
-  first block equals the classifier path's first pre-pool map). Every conv is 'same'-padded, so each
-  block's pre-activation output is [B, C_i, 224, 224]; these pre-pool maps are the `blocks` of
-  `forward`. At full resolution this path is the expensive one (29.4 G MACs for TCNN-6, see
-  `python -m conchshell.evaluation.cost tcnn`).
+- the **time path** (Algorithm 1's input): the same convolutions chained at full resolution, each conv's
+  output the next one's input with nothing between them (no activation, no pooling: the released code's
+  `get_time_feature`). Every conv is 'same'-padded, so each block's output is [B, C_i, 224, 224]; these
+  maps are the `blocks` of `forward`. At full resolution this path is the expensive one (29.4 G MACs for
+  TCNN-6, see `python -m conchshell.evaluation.cost tcnn`).
+
+**Algorithm 1** (time-image features), as the paper defines it: feed the picture through the TCNN's n
+convolution layers; take each layer's output [C, 224, 224], divide its C channels into three parts and
+average each part, giving one frame [3, 1, 224, 224]; repeat each frame 18 / n times and concatenate the
+frames in layer order along time → [3, 18, 224, 224], the "video" I3D reads. The paper is silent on two
+points, which the released code (`TCNN_modules/tcnn_get_time_feature.py`) decides and we follow:
+- what lies between the layers: nothing (conv → conv, see the time path above);
+- how the three parts are cut: each holds ⌊C/3⌋ channels, part k starting at channel k·(⌊C/3⌋ + 1) and
+  the last cut at C, so channels ⌊C/3⌋ and 2⌊C/3⌋ + 1 belong to no part (C = 16: channels 0–4, 6–10,
+  12–15; C = 128: 0–41, 43–84, 86–127). `channel_parts` gives them.
 
 TCNN-6: six blocks, channels 3→16 (k7, dilation 2) →32 (k7) →64 (k5, d2) →128 (k5) →256 (k3, d2)
 →128 (k3), one block per stage; 2,284,686 parameters (paper: 2.285 M).
@@ -107,13 +116,12 @@ class TCNN(nn.Module):
         return self.classifier(h.flatten(1))
 
     def time_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The time path: x [B,3,H,W] → every block's full-resolution pre-activation map [B,C_i,H,W]."""
+        """The time path: x [B,3,H,W] → every conv's full-resolution output [B,C_i,H,W], convs chained directly."""
         blocks = []
         h = x
         for conv in self.convs:
-            block = conv(h)
-            blocks.append(block)
-            h = F.relu(block)
+            h = conv(h)
+            blocks.append(h)
         return blocks
 
     def time_frames(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,30 +134,32 @@ class TCNN(nn.Module):
         frames = []
         h = x
         for conv in self.convs[:-1]:
-            block = conv(h)
-            frames.append(group_means(block))
-            h = F.relu(block)
+            h = conv(h)
+            frames.append(group_means(h))
         frames.append(_grouped_mean_conv(self.convs[-1], h))
         return torch.stack(frames, dim=2).contiguous()
 
 
 def _grouped_mean_conv(conv: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
     """group_means(conv(h)) computed as one conv with 3 outputs: h [B,Cin,H,W] → [B,3,H,W]."""
-    groups = torch.tensor_split(torch.arange(conv.out_channels, device=h.device), 3)
-    weight = torch.stack([conv.weight[g].mean(0) for g in groups])
-    bias = torch.stack([conv.bias[g].mean() for g in groups]) if conv.bias is not None else None
+    parts = channel_parts(conv.out_channels)
+    weight = torch.stack([conv.weight[part].mean(0) for part in parts])
+    bias = torch.stack([conv.bias[part].mean() for part in parts]) if conv.bias is not None else None
     return F.conv2d(h, weight, bias, conv.stride, conv.padding, conv.dilation)
 
 
-def group_means(block: torch.Tensor) -> torch.Tensor:
-    """Algorithm 1's per-block step: [B,C,H,W] → [B,3,H,W], channel group g's mean in output channel g.
+def channel_parts(channels: int) -> list[slice]:
+    """Algorithm 1's three channel parts of a C-channel map, as the released code cuts them: ⌊C/3⌋
+    channels each, part k from channel k·(⌊C/3⌋ + 1), the last cut at C (16 → 0–4, 6–10, 12–15)."""
+    n = channels // 3
+    if 2 * (n + 1) >= channels:
+        raise ValueError(f"a block map needs at least 7 channels for three parts, got {channels}")
+    return [slice(k * (n + 1), min(k * (n + 1) + n, channels)) for k in range(3)]
 
-    The C channels are split into 3 consecutive groups with `torch.tensor_split` (when C is not a
-    multiple of 3 the first groups get one channel more: 16 → 6, 5, 5).
-    """
-    if block.shape[1] < 3:
-        raise ValueError(f"a block map needs at least 3 channels, got {block.shape[1]}")
-    return torch.stack([g.mean(dim=1) for g in torch.tensor_split(block, 3, dim=1)], dim=1)
+
+def group_means(block: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1's per-block step: [B,C,H,W] → [B,3,H,W], part k's channel mean in output channel k."""
+    return torch.stack([block[:, part].mean(dim=1) for part in channel_parts(block.shape[1])], dim=1)
 
 
 def repeats_for(arch: str) -> int:
