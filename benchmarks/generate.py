@@ -79,7 +79,11 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
     branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, cfg.image_encoder)
     v = cfg.vqvae
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
-    codec = JukeboxCodec(VQVAE(hps).eval(), v.sample_rate, AUDIO_RATE)
+    vqvae = VQVAE(hps).eval()
+    if "spec" in inspect.signature(JukeboxCodec).parameters:  # this revision: the model's rate from the VQ-VAE
+        codec = JukeboxCodec(vqvae, PAPER)
+    else:
+        codec = JukeboxCodec(vqvae, v.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
     frames = codec.frames(LEVELS[level], num_samples)  # an index: older revisions' codecs take no names
     width = getattr(i3d, "feature_dim", 2048)

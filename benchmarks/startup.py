@@ -144,7 +144,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     vqvae = VQVAE(preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate))
     save_vqvae(vqvae, folder / "vqvae.pt", v.preset, v.sample_rate)
     i3d = build_i3d(cfg.i3d.checkpoint, seed=cfg.seed, arch=cfg.i3d.arch)
-    frames = JukeboxCodec(vqvae, v.sample_rate, PAPER.rate).frames(level, PAPER.samples)
+    frames = JukeboxCodec(vqvae, PAPER).frames(level, PAPER.samples)
     g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories))
     gan = {
         "level": level,
@@ -154,8 +154,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
         "config": {},
         "step": 0,
         "i3d": i3d_identity(i3d, cfg.i3d.checkpoint, cfg.seed),
-        "audio_rate": PAPER.rate,
-        "seconds": PAPER.seconds,
+        **PAPER.to_dict(),
     }
     save_torch(gan, folder / "gan.pt")
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
     store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
     audio_spec = store.spec
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
+    codec = JukeboxCodec(vqvae, audio_spec)
 
     real = {split: real_pieces(store, manifest, split) for split in ("train", "val")}
     judge = train_judge(*real["train"], len(names), audio_spec.rate, epochs=cfg.evaluate.judge_epochs, seed=cfg.seed)
