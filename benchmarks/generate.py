@@ -75,7 +75,7 @@ def sized_parts(cfg, size: str) -> dict:
             "image_encoder": "tcnn6",
             "i3d_arch": "inception",
             "preset": "jukebox-5b",
-            "hps": preset_hps("jukebox-5b"),
+            "hps": preset_hps("jukebox-5b", sr=v.sample_rate),
         }
     hps = preset_hps(v.preset, width=v.width, depth=v.depth, l_bins=v.l_bins, sr=v.sample_rate)
     return {
@@ -100,8 +100,11 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
         else build_i3d(None, seed=0)
     )
     branch = ImageBranch(tcnn, i3d, [0.5] * 3, [0.25] * 3, parts["image_encoder"])
-    rate = cfg.vqvae.sample_rate
-    codec = JukeboxCodec(VQVAE(parts["hps"]).eval(), rate, AUDIO_RATE)
+    vqvae = VQVAE(parts["hps"]).eval()
+    if "spec" in inspect.signature(JukeboxCodec).parameters:  # this revision: the model's rate from the VQ-VAE
+        codec = JukeboxCodec(vqvae, PAPER)
+    else:
+        codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, AUDIO_RATE)
     num_samples = int(AUDIO_RATE * SECONDS)
     frames = codec.frames(LEVELS[level], num_samples)  # an index: older revisions' codecs take no names
     width = getattr(i3d, "feature_dim", 2048)

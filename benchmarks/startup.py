@@ -150,7 +150,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     save_vqvae(vqvae, folder / "vqvae.pt", parts["preset"], v.sample_rate)
     checkpoint = cfg.i3d.checkpoint if cfg.i3d.arch == parts["i3d_arch"] else None
     i3d = build_i3d(checkpoint, seed=cfg.seed, arch=parts["i3d_arch"])
-    frames = JukeboxCodec(vqvae, v.sample_rate, PAPER.rate).frames(level, PAPER.samples)
+    frames = JukeboxCodec(vqvae, PAPER).frames(level, PAPER.samples)
     g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories))
     gan = {
         "level": level,
@@ -160,8 +160,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
         "config": {},
         "step": 0,
         "i3d": i3d_identity(i3d, checkpoint, cfg.seed),
-        "audio_rate": PAPER.rate,
-        "seconds": PAPER.seconds,
+        **PAPER.to_dict(),
     }
     save_torch(gan, folder / "gan.pt")
 

@@ -27,7 +27,7 @@ import torch
 from conchshell.artifacts.i3d import build_i3d
 from conchshell.artifacts.jukebox import freeze, load_vqvae
 from conchshell.artifacts.stores import PairDataset, write_audio_store, write_image_store
-from conchshell.audio.spec import PAPER
+from conchshell.audio.spec import PAPER as PAPER_SPEC
 from conchshell.config import LEVELS, from_dict
 from conchshell.evaluation.cost import format_table, gan_rows, tcnn_rows
 from conchshell.models.discriminator import Discriminator, discriminator_config
@@ -40,7 +40,7 @@ from conchshell.models.tcnn import TCNN
 from conchshell.training.gan import make_loss, make_optimisers
 from conchshell.training.losses import TERMS, Step, weighted_sum
 
-RATE, SAMPLES, BATCH = PAPER.rate, PAPER.samples, 2
+RATE, SAMPLES, BATCH = PAPER_SPEC.rate, PAPER_SPEC.samples, 2
 PARTS = ("data", "G fwd", "D step", "G adv+FM", "dec fwd", "dec bwd", "G bwd+opt")
 
 
@@ -49,7 +49,7 @@ def make_vqvae() -> tuple[VQVAE, str]:
     if path.is_file():
         return load_vqvae(path), str(path)
     torch.manual_seed(0)
-    return freeze(VQVAE(preset_hps("demo"))), "random demo preset"
+    return freeze(VQVAE(preset_hps("demo", sr=RATE))), "random demo preset"
 
 
 def make_caches(folder: Path, codec: JukeboxCodec) -> pd.DataFrame:
@@ -61,7 +61,7 @@ def make_caches(folder: Path, codec: JukeboxCodec) -> pd.DataFrame:
         latents = [z.cpu().numpy() for z in codec.latents(on)]
         codes = [c.cpu().numpy() for c in codec.encode(on)]
     ids = [f"c{i}" for i in range(n)]
-    write_audio_store(folder / "audio.h5", ids, audio.numpy(), codes, latents, {"audio_rate": RATE})
+    write_audio_store(folder / "audio.h5", ids, audio.numpy(), codes, latents, PAPER_SPEC.to_dict())
     write_image_store(
         folder / "images.h5",
         [f"p{i}" for i in range(n)],
@@ -134,7 +134,7 @@ def endless(dataset):
 
 def bench_level(level, args, vqvae, folder, manifest, device, branch) -> list[dict]:
     rows = []
-    codec = JukeboxCodec(vqvae, getattr(vqvae, "sample_rate", RATE), RATE).to(device)
+    codec = JukeboxCodec(vqvae, PAPER_SPEC).to(device)
     dataset = PairDataset(manifest, folder / "audio.h5", folder / "images.h5", level, "train")
     frames = dataset[0]["latent"].shape[-1]
     cfg = from_dict({"level": level, "gan": {"size": args.size, "width": args.width}})
@@ -201,7 +201,7 @@ def main() -> int:
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        codec = JukeboxCodec(vqvae, getattr(vqvae, "sample_rate", RATE), RATE).to(device)
+        codec = JukeboxCodec(vqvae, PAPER_SPEC).to(device)
         manifest = make_caches(Path(tmp), codec)
         for level in args.levels:
             rows += bench_level(level, args, vqvae, Path(tmp), manifest, device, branch)

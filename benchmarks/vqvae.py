@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = build(args.preset, Path(args.checkpoint))
-    codec = JukeboxCodec(model, model_rate=RATE, audio_rate=RATE)
+    codec = JukeboxCodec(model, PAPER)
     wave = 0.1 * torch.randn(1, int(SECONDS * RATE))
     print(
         f"VQ-VAE {args.preset} ({sum(p.numel() for p in model.parameters()):,} parameters), "

@@ -2,7 +2,7 @@
 
 Each clip (in order of first appearance in the manifest, all splits) is read at the audio spec of the
 prepared data (`data.sample_rate`, `data.seconds`: conchshell.audio.spec), recorded in the store's attrs, run through
-the VQ-VAE at `vqvae.sample_rate` (resampled on the way in when that differs), and stored with its
+the VQ-VAE at the rate its checkpoint records (params' `vqvae.sample_rate`; resampled on the way in when that differs), and stored with its
 codes and continuous latents for all three levels, so changing `level` never re-runs this stage.
 """
 
@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     clips = unique_clips(read_manifest(prepared))
     vqvae = load_vqvae(args.vqvae)
     audio_spec = cfg.data.audio
-    codec = JukeboxCodec(vqvae, cfg.vqvae.sample_rate, audio_spec.rate)
+    codec = JukeboxCodec(vqvae, audio_spec)
     attrs = {
         "preset": vqvae.preset,
-        "sample_rate": cfg.vqvae.sample_rate,
-        "audio_rate": audio_spec.rate,
+        "sample_rate": codec.model_rate,
+        **audio_spec.to_dict(),
         "hop_lengths": np.array(vqvae.hop_lengths, dtype=np.int64),
         "vqvae_sha256": state_dict_sha256(vqvae.state_dict()),
         "l_bins": vqvae.l_bins,

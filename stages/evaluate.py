@@ -60,7 +60,7 @@ def load_models(cfg, models: Path, features: Path):
         )
     vqvae = load_vqvae(models / "vqvae.pt")
     store = AudioStore(features / "audio.h5", state_dict_sha256(vqvae.state_dict()))
-    return fold_weight_norm(gan.generator), JukeboxCodec(vqvae, vqvae.sample_rate, store.spec.rate), store
+    return fold_weight_norm(gan.generator), JukeboxCodec(vqvae, store.spec), store
 
 
 def judge_real(cfg, store: AudioStore, manifest: pd.DataFrame, names: list[str]):

@@ -1,7 +1,7 @@
 """Stage `listening`: the listening test's ratings → MOS ± 95% CI per system and scale.
 
 Reads listening/ratings.sqlite (written by `conchshell serve`; a missing file means no ratings) and keeps
-the ratings of the samples now in samples/ (their fingerprint, see conchshell.web.trials). Writes
+the ratings of the samples now in samples/ (their `experiment_id`, see conchshell.web.trials). Writes
 metrics/listening.json ({"ratings": N, <system>: {<scale>: {"mos", "ci95", "n"}}}, nulls and n = 0 while
 there are no ratings), plots/listening.csv (one row per system and scale) and plots/listening.png.
 """
@@ -17,7 +17,7 @@ from conchshell.errors import ConchError, report_errors
 from conchshell.evaluation.listening.mos import figure_png, summarise, table
 from conchshell.evaluation.listening.ratings import read_ratings
 from conchshell.io import atomic_path, write_json
-from conchshell.web.trials import fingerprint
+from conchshell.web.trials import experiment_id
 
 RATINGS = Path("listening/ratings.sqlite")
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     samples, out = Path(args.samples), Path(args.out)
     if not samples.is_dir():
         raise ConchError(f"{samples}: no samples (run `dvc repro evaluate`)")
-    experiment = fingerprint(samples)
+    experiment = experiment_id(samples)
     everything = read_ratings(args.ratings)
     ratings = everything[everything["experiment"] == experiment]
     summary = summarise(ratings)

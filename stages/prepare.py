@@ -29,9 +29,8 @@ from conchshell.io import atomic_path
 def open_source(cfg: Config) -> DemoSource | BopSource:
     d = cfg.data
     if d.source == "demo":
-        return DemoSource(
-            cfg.seed, d.pictures_per_category, d.pieces_per_category, d.image_size, d.sample_rate, d.seconds
-        )
+        sizes = (d.pictures_per_category, d.pieces_per_category, d.image_size)
+        return DemoSource(cfg.seed, *sizes, sample_rate=d.sample_rate, seconds=d.seconds)
     return BopSource(d.bop_root, d.image_size, d.sample_rate, d.seconds)
 
 

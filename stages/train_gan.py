@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             read_manifest(paths.PREPARED), paths.AUDIO_H5, paths.IMAGES_H5, cfg.level, "train", vqvae_sha
         )
         audio_spec = dataset.audio_store.spec
-        codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
+        codec = JukeboxCodec(vqvae, audio_spec)
         categories = image_categories(paths.IMAGES_H5, dataset)
         inputs = {str(p): file_sha256(p) for p in (paths.MANIFEST, paths.AUDIO_H5, paths.IMAGES_H5, paths.VQVAE)}
         ckpt, result = train_gan(

@@ -62,23 +62,7 @@ def train_demo(cfg, prepared: Path, out: Path) -> dict:
     val = read_clips(prepared, manifest, "val", spec)
     torch.manual_seed(cfg.seed)
     model = VQVAE(preset_hps("demo", width=vq.width, depth=vq.depth, l_bins=vq.l_bins, sr=vq.sample_rate))
-    metrics = train_vqvae(
-        model,
-        train,
-        steps=vq.steps,
-        batch_size=vq.batch_size,
-        lr=vq.lr,
-        lr_schedule=vq.lr_schedule,
-        segment_samples=int(round(vq.segment_seconds * vq.sample_rate)),
-        commit=vq.commit,
-        spectral=vq.spectral,
-        l1=vq.l1,
-        mel=vq.mel,
-        loudness=vq.loudness,
-        sample_rate=vq.sample_rate,
-        seed=cfg.seed,
-        eval_waves=val if len(val) else train,
-    )
+    metrics = train_vqvae(model, train, vq, seed=cfg.seed, eval_waves=val if len(val) else train)
     save_vqvae(model, out, preset="demo", sample_rate=vq.sample_rate)
     return {"preset": "demo", "train_clips": len(train), "eval_clips": len(val) or len(train), **metrics}
 

@@ -11,6 +11,7 @@ import torch
 
 from conchshell.artifacts.jukebox import freeze, save_vqvae
 from conchshell.artifacts.stores import write_audio_store, write_image_store
+from conchshell.audio.spec import AudioSpec
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
@@ -26,7 +27,7 @@ def tiny_vqvae(seed: int = 0) -> VQVAE:
 
 
 def tiny_codec(seed: int = 0) -> JukeboxCodec:
-    return JukeboxCodec(tiny_vqvae(seed), RATE, RATE)
+    return JukeboxCodec(tiny_vqvae(seed), AudioSpec(RATE, 1.0))
 
 
 def make_workspace(
@@ -38,7 +39,7 @@ def make_workspace(
     """
     vqvae = tiny_vqvae()
     save_vqvae(vqvae, root / "models/vqvae.pt", "demo", RATE)
-    codec = JukeboxCodec(vqvae, RATE, RATE)
+    codec = JukeboxCodec(vqvae, AudioSpec(RATE, seconds))
     n = int(seconds * RATE)
     gen = torch.Generator().manual_seed(1)
     audio = 0.3 * torch.sin(torch.linspace(0, 400, n)).repeat(clips, 1) + 0.05 * torch.randn(clips, n, generator=gen)

@@ -80,7 +80,7 @@ def test_to_tensor_layout():
 
 def test_stereo_44k_short_becomes_16k_mono_8s(tmp_path):
     sf.write(tmp_path / "s.wav", tone(3.0, 44100, 440.0, channels=2), 44100)
-    wave = read_audio(tmp_path / "s.wav")
+    wave = read_audio(tmp_path / "s.wav", 16000, 8.0)
     assert wave.shape == (128000,) and wave.dtype == np.float32
     assert np.abs(wave).max() == pytest.approx(0.95, abs=1e-5)
     assert np.all(wave[3 * 16000 + 200 :] == 0)  # padded with zeros
@@ -90,7 +90,7 @@ def test_stereo_44k_short_becomes_16k_mono_8s(tmp_path):
 
 def test_long_audio_is_cut(tmp_path):
     sf.write(tmp_path / "l.flac", tone(10.0, 16000, 300.0), 16000)
-    assert read_audio(tmp_path / "l.flac").shape == (128000,)
+    assert read_audio(tmp_path / "l.flac", 16000, 8.0).shape == (128000,)
 
 
 def test_write_wav_is_float(tmp_path):
@@ -119,7 +119,7 @@ def _bad_audio(tmp_path, kind):
 def test_bad_audio_named(tmp_path, kind):
     path = _bad_audio(tmp_path, kind)
     with pytest.raises(ConchError, match=str(path)) as info:
-        read_audio(path)
+        read_audio(path, 16000, 8.0)
     assert "\n" not in str(info.value)
 
 
@@ -136,7 +136,7 @@ def test_dithered_digital_silence_is_silent(tmp_path, bits):
     dither = np.random.default_rng(0).integers(-1, 2, 16000 * 3)
     path = _write_ints(tmp_path / f"dither{bits}.wav", dither, bits)
     with pytest.raises(ConchError, match=f"{path}: audio is silent .*noise floor"):
-        read_audio(path)
+        read_audio(path, 16000, 8.0)
 
 
 def test_stereo_whose_channels_cancel_is_refused(tmp_path):
@@ -145,11 +145,11 @@ def test_stereo_whose_channels_cancel_is_refused(tmp_path):
     dither = np.random.default_rng(1).integers(-1, 2, music.shape[0])
     path = _write_ints(tmp_path / "cancel.wav", np.stack([music, -music + dither], axis=1), 16)
     with pytest.raises(ConchError, match=f"{path}: the 2 channels cancel out when mixed to mono"):
-        read_audio(path)
+        read_audio(path, 16000, 8.0)
     exact = tmp_path / "exact.wav"
     sf.write(exact, tone(2.0, 16000, 330.0, channels=2) * [1.0, -1.0], 16000, subtype="FLOAT")
     with pytest.raises(ConchError, match="cancel out"):
-        read_audio(exact)
+        read_audio(exact, 16000, 8.0)
 
 
 @pytest.mark.parametrize("level_db", [-40, -66])
@@ -157,7 +157,7 @@ def test_quiet_music_is_not_silence(tmp_path, level_db):
     """A real but quiet piece (16-bit, well above the noise floor) is read and normalised."""
     path = tmp_path / "quiet.wav"
     sf.write(path, tone(3.0, 16000, 440.0) * 2 * 10 ** (level_db / 20), 16000, subtype="PCM_16")
-    wave = read_audio(path)
+    wave = read_audio(path, 16000, 8.0)
     assert np.abs(wave).max() == pytest.approx(0.95, abs=1e-5)
 
 
@@ -166,14 +166,14 @@ def test_silence_is_judged_on_the_kept_part(tmp_path):
     wave = np.concatenate([np.zeros(16000 * 8, np.float32), tone(2.0)])
     sf.write(tmp_path / "late.wav", wave, 16000, subtype="PCM_16")
     with pytest.raises(ConchError, match="audio is silent"):
-        read_audio(tmp_path / "late.wav")
+        read_audio(tmp_path / "late.wav", 16000, 8.0)
 
 
 # --- BOP --------------------------------------------------------------------------------------
 
 
 def test_valid_bop(bop_root):
-    source = BopSource(bop_root)
+    source = BopSource(bop_root, 224, 16000, 8.0)
     assert source.problems == []
     assert [p.id for p in source.pairs[:2]] == ["a_p0", "a_p1"]
     assert {p.clip_id for p in source.pairs} == {"a0", "a1", "b0", "b1"}

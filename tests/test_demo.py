@@ -23,15 +23,15 @@ def chroma(wave: np.ndarray, rate: int = 16000) -> np.ndarray:
 def test_same_seed_same_bytes_other_seed_other_bytes():
     for make in (
         lambda seed: demo.demo_picture("forest_004", "forest", seed),
-        lambda seed: demo.demo_piece("night_city_piece_002", "night_city", seed),
+        lambda seed: demo.demo_piece("night_city_piece_002", "night_city", seed, 16000, 8.0),
     ):
         assert make(3).tobytes() == make(3).tobytes()
         assert make(3).tobytes() != make(4).tobytes()
 
 
 def test_items_do_not_depend_on_each_other():
-    a = demo.DemoSource(seed=1, pictures_per_category=4, pieces_per_category=2)
-    b = demo.DemoSource(seed=1, pictures_per_category=20, pieces_per_category=2)
+    a = demo.DemoSource(seed=1, pictures_per_category=4, pieces_per_category=2, sample_rate=16000, seconds=8.0)
+    b = demo.DemoSource(seed=1, pictures_per_category=20, pieces_per_category=2, sample_rate=16000, seconds=8.0)
     assert a.picture(a.pairs[3]).tobytes() == b.picture(b.pairs[3]).tobytes()
     assert a.piece("desert_piece_001").tobytes() == b.piece("desert_piece_001").tobytes()
 
@@ -49,7 +49,7 @@ def test_picture_and_piece_shapes():
     picture = demo.demo_picture("beach_000", "beach", 0)
     assert picture.shape == (224, 224, 3) and picture.dtype == np.uint8
     assert demo.demo_picture("beach_000", "beach", 0, size=64).shape == (64, 64, 3)
-    piece = demo.demo_piece("beach_piece_000", "beach", 0)
+    piece = demo.demo_piece("beach_piece_000", "beach", 0, 16000, 8.0)
     assert piece.shape == (128000,) and piece.dtype == np.float32
     assert np.isfinite(piece).all() and np.abs(piece).max() == pytest.approx(0.95, abs=1e-4)
     assert np.abs(piece[-16000:]).max() > 0.01  # it plays to the end
@@ -68,7 +68,7 @@ def test_pictures_of_categories_differ():
 
 def test_pieces_of_categories_differ_in_pitch_classes():
     hists = {
-        c: np.array([chroma(demo.demo_piece(demo.piece_id(c, i), c, 0)) for i in range(3)])
+        c: np.array([chroma(demo.demo_piece(demo.piece_id(c, i), c, 0, 16000, 8.0)) for i in range(3)])
         for c in ("beach", "desert", "night_city")
     }
     # within: the mean distance of two pieces of one category (their registers differ with brightness)

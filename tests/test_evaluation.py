@@ -12,7 +12,8 @@ import scipy.signal
 import torch
 from PIL import Image
 
-from conchshell.artifacts.stores import write_audio_store, write_image_store
+from conchshell.artifacts.stores import AudioStore, write_audio_store, write_image_store
+from conchshell.audio.spec import AudioSpec
 from conchshell.evaluation import scores as ev
 from conchshell.io import state_dict_sha256
 from conchshell.models.jukebox.codec import JukeboxCodec
@@ -44,7 +45,7 @@ def with_noise(wave: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
 
 def test_identical_signals_score_best():
     ref = piano_like()
-    scores = ev.pair_metrics(ref, ref.copy())
+    scores = ev.pair_metrics(ref, ref.copy(), RATE)
     assert scores["pesq"] > 4.5
     assert scores["stoi"] > 0.999
     assert scores["mel_l1"] == pytest.approx(0.0, abs=1e-6)
@@ -52,8 +53,8 @@ def test_identical_signals_score_best():
 
 def test_more_noise_scores_worse():
     ref = piano_like()
-    mild, strong = ev.pair_metrics(ref, with_noise(ref, 20)), ev.pair_metrics(ref, with_noise(ref, 0))
-    best = ev.pair_metrics(ref, ref)
+    mild, strong = ev.pair_metrics(ref, with_noise(ref, 20), RATE), ev.pair_metrics(ref, with_noise(ref, 0), RATE)
+    best = ev.pair_metrics(ref, ref, RATE)
     assert best["pesq"] > mild["pesq"] > strong["pesq"]
     assert best["stoi"] > mild["stoi"] > strong["stoi"]
     assert best["mel_l1"] < mild["mel_l1"] < strong["mel_l1"]
@@ -61,7 +62,7 @@ def test_more_noise_scores_worse():
 
 def test_pesq_of_silence_is_nan_not_a_crash():
     ref = piano_like(seconds=2.0)
-    assert math.isnan(ev.pesq_score(np.zeros_like(ref), np.zeros_like(ref)))
+    assert math.isnan(ev.pesq_score(np.zeros_like(ref), np.zeros_like(ref), RATE))
 
 
 def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
@@ -80,12 +81,12 @@ def test_judge_hears_the_demo_categories_on_held_out_pieces():
     cats = ("beach", "night_city", "snowy_mountains")
 
     def pieces(indices):
-        waves = [demo_piece(f"{c}_piece_{i:03d}", c, seed=0, seconds=4.0) for c in cats for i in indices]
+        waves = [demo_piece(f"{c}_piece_{i:03d}", c, 0, RATE, 4.0) for c in cats for i in indices]
         return waves, [k for k in range(len(cats)) for _ in indices]
 
     train_waves, train_labels = pieces(range(6))
     held_waves, held_labels = pieces(range(10, 12))
-    judge = train_judge(train_waves, train_labels, len(cats), crops=4, epochs=300)
+    judge = train_judge(train_waves, train_labels, len(cats), RATE, crops=4, epochs=300)
     assert accuracy(judge, held_waves, held_labels) == 1.0
     noisy = [
         w + np.random.default_rng(1).normal(0, 0.1 * np.sqrt(np.mean(w**2)), len(w)).astype(np.float32)
@@ -129,7 +130,7 @@ def make_pipeline_outputs(root, level: str = "high"):
     prepared, features = root / "data/prepared", root / "data/features"
     (prepared / "images").mkdir(parents=True)
     make_models(root / "models", level)
-    codec = JukeboxCodec(load_vqvae(root / "models/vqvae.pt"), 16000)
+    codec = JukeboxCodec(load_vqvae(root / "models/vqvae.pt"), AudioSpec(16000, 8.0))
     rows, clips = [], []
     for label, category in enumerate(CATEGORIES):
         for piece in range(3):
@@ -220,6 +221,18 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
         assert 0.0 <= metrics[f"{split}.category_agreement"] <= 1.0
         assert metrics[f"{split}.stoi"] is None or -1.0 <= metrics[f"{split}.stoi"] <= 1.0
     assert metrics["train.pieces"] == 8 and metrics["val.pieces"] == 4
+    # the ceiling is the VQ-VAE's own error: mel L1 of each val piece against its stored codes decoded, by hand
+    from test_cli import CATEGORIES
+
+    from conchshell.artifacts.jukebox import load_vqvae
+
+    store = AudioStore(tmp_path / "data/features/audio.h5")
+    codec = JukeboxCodec(load_vqvae(tmp_path / "models/vqvae.pt"), store.spec)
+    val = [store.index_of(f"{c}_piece_2") for c in CATEGORIES]  # two pictures each: the mean over pieces
+    with torch.inference_mode():
+        recon = [codec.decode_codes(torch.from_numpy(store.codes(i, 2))[None], 2, store.spec.samples)[0] for i in val]
+    by_hand = np.mean([ev.mel_l1(store.audio(i), r.numpy(), 16000) for i, r in zip(val, recon)])
+    assert metrics["val.ceiling.mel_l1"] == pytest.approx(by_hand, rel=1e-4)
     for split in ("train", "val"):  # the music metrics (tests/test_music_metrics.py)
         for key in (
             "pitch_class_cosine",

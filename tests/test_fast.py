@@ -70,7 +70,8 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
     assert sorted(p.name for p in (bundle / optimised).iterdir()) == ["pipeline.data", "pipeline.onnx"]
     assert (bundle / optimised / "pipeline.data").stat().st_size > (bundle / optimised / "pipeline.onnx").stat().st_size
     meta = json.loads((bundle / "meta.json").read_text())
-    assert meta["level"] == pipeline.level and meta["num_samples"] == pipeline.num_samples
+    assert meta["level"] == pipeline.level and meta["audio_rate"] == pipeline.sample_rate
+    assert meta["seconds"] * meta["audio_rate"] == pipeline.num_samples
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported although the bundle is cached")

@@ -17,7 +17,7 @@ from conchshell.training.gan import codebook_scale, train_gan
 
 def category_dataset(codec, pairs: int = 8, seconds: float = 0.5, st_frames: int = 2) -> list[dict]:
     """Pictures of two categories whose real latents differ: +pattern for category 0, −pattern for 1."""
-    n = int(seconds * codec.audio_rate)
+    n = int(seconds * codec.spec.rate)
     frames = codec.frames(2, n)
     gen = torch.Generator().manual_seed(0)
     pattern = torch.randn(64, frames, generator=gen).clamp(-1, 1)
@@ -104,7 +104,7 @@ def test_paper_warmup_trains_g_on_the_latent_term_before_d_joins(tmp_path):
 def two_piece_dataset(codec, pairs: int = 8, seconds: float = 0.5) -> tuple[list[dict], torch.Tensor]:
     """Two categories of two pieces each, paired with pictures at random: the pictures' features are all
     alike, their category alone says which two pieces fit. → (items, latents [4, 64, T] of (0a, 0b, 1a, 1b))."""
-    n = int(seconds * codec.audio_rate)
+    n = int(seconds * codec.spec.rate)
     frames = codec.frames(2, n)
     gen = torch.Generator().manual_seed(1)
     pieces = torch.randn(4, 64, frames, generator=gen).clamp(-1, 1) * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import torch
 
 from conchshell.artifacts import jukebox as checkpoint
 from conchshell.artifacts.jukebox import load_vqvae, save_vqvae
+from conchshell.audio.spec import AudioSpec
+from conchshell.config import VQVAEConfig
 from conchshell.errors import ConchError
 from conchshell.models.jukebox import VQVAE, JukeboxCodec, preset_hps
 from conchshell.models.jukebox.presets import merge_hps
@@ -196,7 +199,7 @@ def test_sane_hps_that_do_not_fit_the_weights_stop_before_memory_is_used(tmp_pat
 
 # -- the codec (audio-rate view) ----------------------------------------------------------------------
 def test_codec_frames_and_shapes_at_16k():
-    codec = JukeboxCodec(VQVAE(tiny_hps()).eval(), model_rate=16000)
+    codec = JukeboxCodec(VQVAE(tiny_hps(), sample_rate=16000).eval(), AudioSpec(16000, 8.0))
     assert [codec.frames(L, 128000) for L in range(3)] == [16000, 4000, 1000]
     assert [codec.samples_per_frame(L) for L in range(3)] == [8.0, 32.0, 128.0]
     wave = torch.randn(2, 4096) * 0.1
@@ -211,7 +214,7 @@ def test_codec_frames_and_shapes_at_16k():
 
 
 def test_codec_scales_frames_at_the_native_rate():
-    codec = JukeboxCodec(VQVAE(tiny_hps()).eval(), model_rate=44100)
+    codec = JukeboxCodec(VQVAE(tiny_hps(), sample_rate=44100).eval(), AudioSpec(16000, 8.0))
     assert codec.frames(2, 128000) == 2757 and codec.frames(0, 128000) == 2757 * 16
     assert codec.samples_per_frame(2) == pytest.approx(128 * 16000 / 44100)
     with torch.inference_mode():
@@ -220,14 +223,24 @@ def test_codec_scales_frames_at_the_native_rate():
         assert codec.decode_codes(codes[2], 2, num_samples=1600).shape == (1, 1600)
 
 
+def test_codec_takes_the_model_rate_from_the_checkpoint(tmp_path):
+    save_vqvae(VQVAE(tiny_hps()), tmp_path / "vq.pt", "demo", 44100)
+    codec = JukeboxCodec(load_vqvae(tmp_path / "vq.pt"), AudioSpec(8000, 1.0))
+    assert codec.model_rate == 44100 and codec.spec.rate == 8000
+    assert codec.samples_per_frame(2) == pytest.approx(128 * 8000 / 44100)
+
+
 def test_straight_through_quantise_passes_gradients():
-    codec = JukeboxCodec(VQVAE(tiny_hps()).eval(), model_rate=16000)
-    for p in codec.parameters():
-        p.requires_grad_(False)
+    codec = JukeboxCodec(VQVAE(tiny_hps()).eval(), AudioSpec(16000, 8.0))
+    codec.requires_grad_(False)
+    codebook = codec.codebook(2)
+    codebook.copy_(torch.randn_like(codebook))
     z = torch.randn(1, 64, 8, requires_grad=True)
-    z_q, _ = codec.quantise(z, 2, straight_through=True)
-    codec.decode(z_q, 2).pow(2).sum().backward()
-    assert z.grad is not None and z.grad.abs().sum() > 0
+    z_q, codes = codec.quantise(z, 2, straight_through=True)
+    assert torch.allclose(z_q[0].T, codebook[codes[0]], atol=1e-6)  # forward: the nearest entries
+    upstream = torch.randn_like(z_q)
+    z_q.backward(upstream)
+    assert torch.equal(z.grad, upstream)  # backward: dz_q/dz is the identity
 
 
 # -- training ------------------------------------------------------------------------------------------
@@ -238,17 +251,9 @@ def test_training_updates_codebook_and_reports_metrics():
     waves = np.stack([0.5 * np.sin(2 * np.pi * f * t) + 0.01 * rng.standard_normal(2048) for f in (220, 330, 440)])
     model = VQVAE(tiny_hps())
     before = [p.detach().clone() for p in model.parameters()]
-    metrics = train_vqvae(
-        model,
-        waves.astype(np.float32),
-        steps=2,
-        batch_size=2,
-        lr=1e-3,
-        segment_samples=512,
-        commit=0.02,
-        spectral=1.0,
-        progress=False,
-    )
+    vq = VQVAEConfig(steps=2, batch_size=2, lr=1e-3, lr_schedule="constant", segment_seconds=512 / 16000)
+    vq = replace(vq, commit=0.02, spectral=1.0, l1=1.0, mel=0.0, loudness=0.0, sample_rate=16000)
+    metrics = train_vqvae(model, waves.astype(np.float32), vq, seed=0, progress=False)
     assert np.isfinite(metrics["loss_final"])
     for level in range(3):
         assert model.bottleneck.level_blocks[level].k.abs().sum() > 0  # initialised from encoder vectors

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gan_helpers import tiny_codec  # noqa: E402
 
+from conchshell.audio.log_mel import LOSS, LogMel
 from conchshell.config import from_dict
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
@@ -75,12 +77,28 @@ def _setup(profile: str, window: float | None, **gan):
 
 @pytest.mark.parametrize("window", [None, 0.05])
 def test_mel_term_sends_gradient_into_g(window):
+    """The mel term is L1(logmel(Dec(nearest codes)), logmel(audio)) over the window, and G's gradient is
+    J_Gᵀ · ∂mel/∂z_q: the straight-through quantiser passes the decoder's gradient unchanged."""
     g, _, loss, _, fake, audio, _ = _setup("paper", window)
-    wave_l1, mel_l1, _ = loss.audio_terms(fake, audio)
-    mel_l1.backward()
-    grads = [p.grad for p in g.parameters() if p.grad is not None]
-    assert grads and sum(gr.abs().sum().item() for gr in grads) > 0
-    assert wave_l1.requires_grad
+    params = list(g.parameters())
+    wave_l1, mel_l1, _ = loss.audio_terms(fake, audio, torch.Generator().manual_seed(5))
+    got = torch.autograd.grad(mel_l1, params, retain_graph=True)
+    # by hand: the same window, the nearest codes as a leaf, the decoder, the log-mel L1
+    codec, frames = loss.codec, fake.shape[-1]
+    spf = codec.samples_per_frame(2)
+    length = window_frames(window, spf, frames, codec.spec.rate)
+    start, a0, n = random_window(frames, length, spf, torch.Generator().manual_seed(5))
+    z_q = codec.quantise(fake.detach(), 2, straight_through=False)[0][..., start : start + length].requires_grad_()
+    to_mel = LogMel.of(codec.spec.rate, LOSS)
+    expected = F.l1_loss(to_mel(codec.decode(z_q, 2, num_samples=n)), to_mel(audio[:, a0 : a0 + n]))
+    assert mel_l1.item() == pytest.approx(expected.item(), rel=1e-5)
+    (dz,) = torch.autograd.grad(expected, z_q)
+    upstream = torch.zeros_like(fake)
+    upstream[..., start : start + length] = dz
+    want = torch.autograd.grad(fake, params, upstream)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    assert sum(w.abs().sum().item() for w in want) > 0 and wave_l1.requires_grad
 
 
 def test_released_code_profile_has_no_decoder_gradient():

@@ -113,8 +113,8 @@ def test_silence_transcribes_to_no_notes_and_scores_nothing_fake(transcriber):
 
 
 def test_transcriber_recovers_a_demo_piece_notes(transcriber):
-    score = demo_score("forest_piece_001", "forest", 0)
-    notes = transcriber.transcribe(demo_piece("forest_piece_001", "forest", 0), RATE)
+    score = demo_score("forest_piece_001", "forest", 0, 8.0)
+    notes = transcriber.transcribe(demo_piece("forest_piece_001", "forest", 0, RATE, 8.0), RATE)
     truth = notes_of(score)
     assert onset_f1(truth, notes) > 0.5
     errors = [

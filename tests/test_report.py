@@ -68,6 +68,12 @@ def test_report_escapes_names():
     assert "<b>x</b>" not in page and "&lt;b&gt;" in page and "No samples" in page
 
 
+def test_report_names_the_pesq_band_of_its_rate():
+    assert "PESQ (wide-band) and STOI" in render_report("x", {}, [], 16000)
+    narrow = render_report("x", {}, [], 8000)
+    assert "PESQ (narrow-band, 8 kHz) and STOI" in narrow and "wide-band" not in narrow
+
+
 def chromium() -> str | None:
     return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
 

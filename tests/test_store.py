@@ -16,6 +16,7 @@ from conchshell.artifacts.stores import (
     write_audio_store,
     write_image_store,
 )
+from conchshell.audio.spec import AudioSpec
 from conchshell.errors import ConchError
 
 T, EMB, FRAMES = 1024, 64, (128, 32, 8)
@@ -58,6 +59,14 @@ def stores(tmp_path):
     probs = rng.random((len(ids), 2)).astype(np.float32)
     write_image_store(tmp_path / "images.h5", ids, st, pred, probs, {"image_encoder": "tcnn6"})
     return df, tmp_path / "audio.h5", tmp_path / "images.h5", (clips, audio, codes, latents, st, pred)
+
+
+def test_audio_store_spec_from_its_attrs_old_and_new(stores, tmp_path):
+    _, audio_path, _, (clips, audio, codes, latents, _, _) = stores
+    assert AudioStore(audio_path).spec == AudioSpec(16000, T / 16000)  # an older store: audio_rate and T
+    attrs = {"vqvae_sha256": "abc", **AudioSpec(8000, T / 8000).to_dict()}
+    write_audio_store(tmp_path / "new.h5", clips, audio, codes, latents, attrs)
+    assert AudioStore(tmp_path / "new.h5").spec == AudioSpec(8000, T / 8000)
 
 
 def test_unique_clips_in_order_of_first_appearance():

@@ -35,7 +35,7 @@ from conchshell.data.images import read_picture
 from conchshell.evaluation.listening import ratings
 from conchshell.evaluation.listening.mos import mos_ci, summarise
 from conchshell.web.app import Settings, create_app
-from conchshell.web.trials import fingerprint, load_pool
+from conchshell.web.trials import experiment_id, load_pool
 from conchshell.web.uploads import UploadRefused, decode_picture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_listening_stage_without_ratings_writes_valid_empty_metrics(tmp_path, ca
 def test_listening_stage_mos_is_the_mean_of_this_experiments_ratings(tmp_path):
     samples, _ = make_study(tmp_path)
     db = ratings.create(tmp_path / "r.sqlite")
-    experiment = fingerprint(samples)
+    experiment = experiment_id(samples)
     given = {"generated": [(2, 3, 1), (4, 3, 2), (3, 5, 2)], "ground_truth": [(5, 5, 5)]}
     for system, scores in given.items():
         for k, s in enumerate(scores):

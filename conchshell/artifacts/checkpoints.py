@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 TCNN_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
+#: S-T feature width of a gan.pt whose generator_config has no `in_channels`: such files predate the
+#: Inception-I3D (the default, 1024 channels), when the only I3D was the ResNet-50 one (2048 channels).
+LEGACY_ST_CHANNELS = 2048
 GAN_KEYS = ("level", "generator", "generator_config", "categories", "config", "step")
 
 
@@ -108,7 +111,7 @@ class GANCheckpoint:
     @property
     def in_channels(self) -> int:
         """Width of the S-T features G reads."""
-        return int(self.generator_config.get("in_channels", 2048))
+        return int(self.generator_config.get("in_channels", LEGACY_ST_CHANNELS))
 
 
 def load_generator(path: str | os.PathLike) -> GANCheckpoint:

@@ -14,6 +14,8 @@ from conchshell.errors import ConchError
 
 #: S-T feature channels per i3d.arch (conchshell.models.i3d.FEATURE_DIMS; kept here so info runs no model code).
 I3D_FEATURE_DIMS = {"inception": 1024, "r50": 2048}
+#: conchshell.artifacts.checkpoints.LEGACY_ST_CHANNELS (a gan.pt older than generator_config's in_channels).
+LEGACY_ST_CHANNELS = 2048
 
 
 def describe(cfg: Config, models: Path = paths.MODELS, features: Path = paths.FEATURES) -> list[str]:
@@ -107,8 +109,8 @@ def _gan(ckpt: dict, cfg: Config, path: Path) -> tuple[str, None]:
     profile = config.get("profile", "?")
     _state_dict(ckpt, "generator")
     g_config = _field(ckpt, "generator_config", dict)
-    width = g_config.get("in_channels", 2048)
-    width = width if isinstance(width, int) and not isinstance(width, bool) else 2048
+    width = g_config.get("in_channels", LEGACY_ST_CHANNELS)
+    width = width if isinstance(width, int) and not isinstance(width, bool) else LEGACY_ST_CHANNELS
     text = (
         f"level {level}, {step} steps, profile {profile if isinstance(profile, str) else '?'}, "
         f"reads {width}-channel S-T features"

@@ -1,8 +1,9 @@
 """HDF5 feature stores (data/features/audio.h5, images.h5) and the picture↔clip `PairDataset`.
 
 audio.h5: `ids` [N] (clip ids), `audio` float32 [N, T], `codes/L` int16 [N, T_L], `latents/L` float16
-[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate (the VQ-VAE's), audio_rate (the audio spec's rate; its seconds = T / audio_rate),
-hop_lengths, vqvae_sha256, l_bins, emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, 2048, T'], `pred_label` int64
+[N, emb, T_L] for L = 0, 1, 2, attrs preset, sample_rate (the VQ-VAE's), audio_rate and seconds (the audio spec: `AudioSpec.to_dict`),
+hop_lengths, vqvae_sha256, l_bins, emb_width. images.h5: `ids` [N] (picture ids), `st_features` float32 [N, C_st, T'] (C_st 1024 for
+Inception-I3D, 2048 for r50), `pred_label` int64
 [N], `probs` float32 [N, C], attrs image_encoder, tcnn_sha256, i3d_sha256, i3d_pretrained, categories.
 Readers open the file lazily (per process, so DataLoader workers each get their own handle).
 """
@@ -130,7 +131,7 @@ def write_image_store(
     probs: np.ndarray,
     attrs: dict,
 ) -> None:
-    """Write an image store: st_features [N, 2048, T'], pred_label [N], probs [N, C]."""
+    """Write an image store: st_features [N, C_st, T'], pred_label [N], probs [N, C]."""
     layout = {
         "st_features": (st_features.shape, "float32"),
         "pred_label": (pred_label.shape, "int64"),
@@ -213,11 +214,8 @@ class AudioStore(_LazyH5):
 
     @property
     def spec(self) -> AudioSpec:
-        """The audio spec of the stored clips: attr `audio_rate`, seconds = T / audio_rate."""
-        rate = self.attrs.get("audio_rate")
-        if not isinstance(rate, int) or rate <= 0:
-            raise ConchError(f"{self.path}: attribute `audio_rate` missing or invalid; re-run encode_audio")
-        return AudioSpec(rate, self.shapes["audio"][-1] / rate)
+        """The audio spec of the stored clips: attrs `AudioSpec.to_dict()` (a store without `seconds`: T / rate)."""
+        return AudioSpec.from_dict(self.attrs, f"{self.path} (re-run encode_audio)", self.shapes["audio"][-1])
 
     def codes(self, i: int, level: int) -> np.ndarray:
         """int64 [T_L]."""
@@ -239,7 +237,7 @@ class ImageStore(_LazyH5):
         super().__init__(path, "image feature store", ("st_features", "pred_label", "probs"))
 
     def st_features(self, i: int) -> np.ndarray:
-        """float32 [2048, T']."""
+        """float32 [C_st, T']."""
         return self.file["st_features"][i].astype(np.float32)
 
     def pred_label(self, i: int) -> int:
@@ -264,7 +262,7 @@ class PairDataset(Dataset):
     """One item per picture of `split`: its S-T features and its clip's latent, codes and audio at `level`
     (a level name, high | low | deep, or the store's level index).
 
-    Item: {"id": str, "piece": str (the clip's id), "st": float32 [2048, T'], "label": long (TCNN-predicted),
+    Item: {"id": str, "piece": str (the clip's id), "st": float32 [C_st, T'], "label": long (TCNN-predicted),
     "true_label": long, "latent": float32 [emb, T_L], "codes": long [T_L], "audio": float32 [T]}.
     """
 

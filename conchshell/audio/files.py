@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conchshell.audio.spec import PAPER
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path
 
@@ -38,8 +37,8 @@ SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "ALAW": 13, "ULAW": 14, "PCM_16": 16, 
 
 def read_audio(
     path: str | os.PathLike,
-    sample_rate: int = PAPER.rate,
-    seconds: float = PAPER.seconds,
+    sample_rate: int,
+    seconds: float,
     peak: float | None = PEAK,
 ) -> np.ndarray:
     """Read `path` as mono float32 [T], T = round(sample_rate * seconds); `peak=None` skips normalising."""

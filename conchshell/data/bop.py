@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from conchshell.audio.files import read_audio
-from conchshell.audio.spec import PAPER
 from conchshell.data.images import read_picture
 from conchshell.data.manifest import Pair
 from conchshell.errors import ConchError
@@ -188,9 +187,7 @@ def _check_row(
 class BopSource:
     """The BOP dataset as the `prepare` stage reads it: pairs, pictures and pieces."""
 
-    def __init__(
-        self, root: str | os.PathLike, size: int = 224, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
-    ):
+    def __init__(self, root: str | os.PathLike, size: int, sample_rate: int, seconds: float):
         self.scan = scan_bop(root)
         self.size, self.sample_rate, self.seconds = size, sample_rate, seconds
 

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from conchshell.audio.spec import PAPER
 from conchshell.data.manifest import Pair
 
 CATEGORIES = ("beach", "desert", "forest", "night_city", "snowy_mountains", "sunset_sea")
@@ -117,15 +116,13 @@ def demo_picture(pair_id: str, category: str, seed: int, size: int = 224, clip: 
     return draw_picture(category, _rng(seed, category, _PICTURE, _index(pair_id)), size, attributes)
 
 
-def demo_piece(
-    clip: str, category: str, seed: int, sample_rate: int = PAPER.rate, seconds: float = PAPER.seconds
-) -> np.ndarray:
+def demo_piece(clip: str, category: str, seed: int, sample_rate: int, seconds: float) -> np.ndarray:
     """The demo piece `clip` (e.g. `beach_piece_003`) → float32 [sample_rate * seconds]."""
     attributes = piece_attributes(clip, category, seed)
     return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds, attributes)
 
 
-def demo_score(clip: str, category: str, seed: int, seconds: float = PAPER.seconds) -> Score:
+def demo_score(clip: str, category: str, seed: int, seconds: float) -> Score:
     """The notes demo piece `clip` is synthesised from (`demo_piece` draws this score first from the same generator)."""
     attributes = piece_attributes(clip, category, seed)
     return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds, attributes)
@@ -153,8 +150,9 @@ class DemoSource:
         pictures_per_category: int = 20,
         pieces_per_category: int = 10,
         size: int = 224,
-        sample_rate: int = PAPER.rate,
-        seconds: float = PAPER.seconds,
+        *,
+        sample_rate: int,
+        seconds: float,
     ):
         self.seed, self.size, self.sample_rate, self.seconds = seed, size, sample_rate, seconds
         self.pairs = demo_pairs(pictures_per_category, pieces_per_category)
@@ -524,8 +522,8 @@ def compose_score(
 def compose_piece(
     category: str,
     rng: np.random.Generator,
-    sample_rate: int = PAPER.rate,
-    seconds: float = PAPER.seconds,
+    sample_rate: int,
+    seconds: float,
     attributes: Attributes | None = None,
 ) -> np.ndarray:
     """A random piece in `category`'s style following `attributes`, synthesized → float32 [sample_rate * seconds], peak 0.95."""

@@ -34,8 +34,6 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from conchshell.audio.spec import PAPER
-
 N_FFT, HOP = 4096, 512
 TEMPO_BINS = np.geomspace(40.0, 240.0, 25)  # bpm edges of the 24 tempo bins
 
@@ -98,7 +96,7 @@ def distort(wave: np.ndarray, rng: np.random.Generator, sample_rate: int, snr_db
 class Judge(nn.Module):
     """features [B, F] → logits [B, C]; `embed` gives [B, E]. Standardisation is held as buffers."""
 
-    def __init__(self, num_features: int, num_classes: int, embed_dim: int = 16, sample_rate: int = PAPER.rate):
+    def __init__(self, num_features: int, num_classes: int, sample_rate: int, embed_dim: int = 16):
         super().__init__()
         self.sample_rate = sample_rate
         self.register_buffer("mean", torch.zeros(num_features))
@@ -122,7 +120,7 @@ def train_judge(
     waves,
     labels,
     num_classes: int,
-    sample_rate: int = PAPER.rate,
+    sample_rate: int,
     *,
     crops: int = 8,
     epochs: int = 300,

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from conchshell.audio.log_mel import METRIC, log_mel
-from conchshell.audio.spec import PAPER, PESQ_MODES
+from conchshell.audio.spec import PESQ_MODES
 
 PAIR_METRICS = ("pesq", "stoi", "mel_l1")
 
 
 # -- per-piece metrics --------------------------------------------------------------------------
-def pesq_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = PAPER.rate) -> float:
+def pesq_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
     """PESQ of `degraded` [T] against `reference` [T]: wide band at 16 kHz, narrow band at 8 kHz (`PESQ_MODES`);
     NaN when PESQ finds no speech-like activity."""
     from pesq import NoUtterancesError, PesqError, pesq
@@ -38,7 +38,7 @@ def pesq_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = P
         return math.nan
 
 
-def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = PAPER.rate) -> float:
+def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
     """STOI of `degraded` [T] against `reference` [T] (0 … 1)."""
     from pystoi import stoi as _stoi
 
@@ -46,14 +46,14 @@ def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = PAPER.r
     return float(_stoi(ref, deg, sample_rate, extended=False))
 
 
-def mel_l1(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = PAPER.rate) -> float:
+def mel_l1(reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
     """Mean absolute difference of the log mel spectrograms of `reference` [T] and `degraded` [T]."""
     ref, deg = _pair(reference, degraded)
     a, b = log_mel(torch.from_numpy(ref), sample_rate, METRIC), log_mel(torch.from_numpy(deg), sample_rate, METRIC)
     return float((a - b).abs().mean())
 
 
-def pair_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = PAPER.rate) -> dict[str, float]:
+def pair_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> dict[str, float]:
     """{pesq, stoi, mel_l1} of one piece."""
     return {
         "pesq": pesq_score(reference, degraded, sample_rate),

@@ -1,8 +1,8 @@
 """One picture's scores beside the VQ-VAE's ceiling, and a split's means of them: the shape shared by the
 signal scores (`conchshell.evaluation.scores.PieceScores`) and the music scores (`conchshell.evaluation.music.metrics.MusicPiece`).
 
-    Piece.generated  {metric: value}   the generated piece against the picture's ground-truth piece
-    Piece.ceiling    {metric: value}   the VQ-VAE reconstruction of the ground truth against it
+    ScoredPiece.generated  {metric: value}   the generated piece against the picture's ground-truth piece
+    ScoredPiece.ceiling    {metric: value}   the VQ-VAE reconstruction of the ground truth against it
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 
 @dataclass
-class Piece:
+class ScoredPiece:
     """Scores of one picture's piece: generated vs ground truth, and the reconstruction vs ground truth."""
 
     id: str
@@ -30,11 +30,13 @@ def finite_mean(values: Iterable[float | None]) -> float:
     return float(np.mean(kept)) if kept else math.nan
 
 
-def means(pieces: Sequence[Piece], metrics: Iterable[str], prefix: str = "", ceiling: bool = False) -> dict[str, float]:
+def means(
+    pieces: Sequence[ScoredPiece], metrics: Iterable[str], prefix: str = "", ceiling: bool = False
+) -> dict[str, float]:
     """{prefix + metric: the finite mean over `pieces` of their generated (or `ceiling`) scores}."""
     return {f"{prefix}{k}": finite_mean((p.ceiling if ceiling else p.generated)[k] for p in pieces) for k in metrics}
 
 
-def by_category(pieces: Sequence[Piece]) -> list[tuple[str, list]]:
+def by_category(pieces: Sequence[ScoredPiece]) -> list[tuple[str, list]]:
     """[(category, its pieces)] in sorted category order."""
     return [(c, [p for p in pieces if p.category == c]) for c in sorted({p.category for p in pieces})]

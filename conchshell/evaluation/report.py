@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from conchshell.audio.spec import PESQ_MODES
+
 #: The three players per sample, in page order: (field of Sample, heading).
 TRACKS = (("generated", "Generated"), ("ground_truth", "Ground truth"), ("reconstruction", "VQ-VAE reconstruction"))
 
@@ -200,6 +202,16 @@ section.sample h3{flex-basis:100%;margin:0}img.picture{width:160px;height:160px}
 """
 
 
+def pesq_label(sample_rate: int) -> str:
+    """The PESQ column's name at `sample_rate`: the mode it is measured in there (`PESQ_MODES`)."""
+    mode = PESQ_MODES.get(sample_rate)
+    if mode == "wb":
+        return "PESQ (wide-band)"
+    if mode == "nb":
+        return f"PESQ (narrow-band, {sample_rate // 1000} kHz)"
+    return f"PESQ (not defined at {sample_rate} Hz)"
+
+
 def render_report(
     title: str,
     metrics: dict[str, float],
@@ -216,7 +228,7 @@ def render_report(
         f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>'
         f"<body><h1>{html.escape(title)}</h1>{f'<p>{html.escape(notes)}</p>' if notes else ''}"
         f"<h2>Metrics</h2>{metrics_table(metrics)}"
-        "<p>PESQ (wide-band) and STOI: higher is better; mel L1: lower is better; category agreement: the fraction "
+        f"<p>{pesq_label(sample_rate)} and STOI: higher is better; mel L1: lower is better; category agreement: the fraction "
         "of generated pieces the judge (trained on real pieces; judge.val_accuracy says how many real val pieces it "
         "recognises) assigns to the picture's category; "
         "Fréchet: distance between real and generated pieces in the judge's embedding space (lower is better); "

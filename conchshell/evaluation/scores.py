@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from conchshell.evaluation.judge import Judge, judge_pieces
 from conchshell.evaluation.pair_metrics import PAIR_METRICS, mel_l1, pair_metrics, pesq_score, stoi  # noqa: F401 (re-exported)
-from conchshell.evaluation.piece_scores import Piece, by_category, means
+from conchshell.evaluation.piece_scores import ScoredPiece, by_category, means
 from conchshell.evaluation.report import Sample
 from conchshell.inference.pipeline import synthesise
 
@@ -50,8 +50,8 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
 
 # -- split-level aggregation ------------------------------------------------------------------------
 @dataclass
-class PieceScores(Piece):
-    """A picture's PAIR_METRICS (`Piece`), and the categories the judge hears in its generated and reconstructed piece."""
+class PieceScores(ScoredPiece):
+    """A picture's PAIR_METRICS (`ScoredPiece`), and the categories the judge hears in its generated and reconstructed piece."""
 
     predicted_category: str | None = None
     ceiling_predicted_category: str | None = None
@@ -123,7 +123,7 @@ def evaluate_split(
 ) -> tuple[SplitScores, list[Sample]]:
     """Generate every picture's piece of a PairDataset-like `dataset` and score it (see the module doc).
 
-    `dataset[i]` gives {"id", "piece", "st" [2048,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
+    `dataset[i]` gives {"id", "piece", "st" [C_st,T'], "label" (TCNN-predicted), "true_label", "codes" [T_L],
     "audio" [T]}. Returns the scores and the waves of the first `keep` pictures (one per category first).
     `on_piece(id, category, ground_truth [T], generated [T], reconstruction [T])`, when given, sees every picture
     (the music metrics: conchshell/evaluation/music/split.py).
@@ -146,11 +146,11 @@ def evaluate_split(
             gen_k, rec_k, ref_k = generated[k].numpy(), recon[k].numpy(), truth[k].numpy()
             category = categories[int(it["true_label"])]
             if it["piece"] not in ceilings:
-                ceilings[it["piece"]] = pair_metrics(ref_k, rec_k, codec.audio_rate)
+                ceilings[it["piece"]] = pair_metrics(ref_k, rec_k, codec.spec.rate)
             piece = PieceScores(
                 it["id"],
                 category,
-                pair_metrics(ref_k, gen_k, codec.audio_rate),
+                pair_metrics(ref_k, gen_k, codec.spec.rate),
                 ceilings[it["piece"]],
                 categories[int(pred[k])],
                 categories[int(pred_recon[k])],

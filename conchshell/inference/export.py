@@ -83,13 +83,7 @@ def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
                 do_constant_folding=True,
                 dynamic_axes={"pictures": batch, **{name: batch for name in OUTPUTS}},
             )
-        meta = BundleMeta(
-            pipeline.level,
-            list(pipeline.categories),
-            pipeline.image_size,
-            int(pipeline.sample_rate),
-            pipeline.num_samples,
-        )
+        meta = BundleMeta(pipeline.level, list(pipeline.categories), pipeline.image_size, pipeline.codec.spec)
         write_meta(tmp, meta)
     prune(folder.parent)
     return folder

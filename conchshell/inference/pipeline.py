@@ -24,7 +24,7 @@ from torch import nn
 
 from conchshell.artifacts.checkpoints import check_i3d, gan_path, load_generator, load_tcnn, load_vqvae
 from conchshell.artifacts.i3d import build_i3d
-from conchshell.audio.spec import PAPER, AudioSpec
+from conchshell.audio.spec import UNRECORDED, AudioSpec
 from conchshell.data.images import to_tensor
 from conchshell.errors import ConchError
 from conchshell.models.generator import Generator
@@ -75,7 +75,7 @@ class Pipeline(nn.Module):
         level: str,
         categories: list[str],
         image_size: int = 224,
-        num_samples: int = PAPER.samples,
+        num_samples: int | None = None,
     ):
         super().__init__()
         self.branch = branch
@@ -84,8 +84,8 @@ class Pipeline(nn.Module):
         self.level = level
         self.categories = list(categories)
         self.image_size = int(image_size)
-        self.num_samples = int(num_samples)
-        self.sample_rate = codec.audio_rate
+        self.num_samples = codec.spec.samples if num_samples is None else int(num_samples)
+        self.sample_rate = codec.spec.rate
         self.eval()
         self.requires_grad_(False)
 
@@ -134,8 +134,8 @@ def load_pipeline(
     if gan.categories != tcnn.categories:
         raise ConchError(f"{path}: trained on other categories than {models_dir / 'tcnn.pt'}; re-run train_gan")
     vqvae = load_vqvae(models_dir / "vqvae.pt")
-    spec = AudioSpec(int(gan.meta.get("audio_rate", PAPER.rate)), float(gan.meta.get("seconds", PAPER.seconds)))
-    codec = JukeboxCodec(vqvae, vqvae.sample_rate, spec.rate)
+    spec = AudioSpec.from_dict(gan.meta, f"{path} (re-run train_gan)", unrecorded=UNRECORDED)
+    codec = JukeboxCodec(vqvae, spec)
     if gan.in_channels != feature_dim(i3d_arch):
         raise ConchError(
             f"{path}: generator reads {gan.in_channels}-channel S-T features but i3d.arch {i3d_arch} gives "
@@ -144,12 +144,11 @@ def load_pipeline(
     i3d = build_i3d(i3d_checkpoint, seed=i3d_seed, arch=i3d_arch)
     check_i3d(gan.i3d, i3d, path)
     branch = ImageBranch(tcnn.model, i3d, tcnn.mean, tcnn.std, tcnn.model.arch)
-    num_samples = spec.samples
-    frames = codec.frames(gan.level, num_samples)
+    frames = codec.frames(gan.level, spec.samples)
     if gan.generator.frames != frames:
         raise ConchError(
             f"{path}: generator makes {gan.generator.frames} frames but {models_dir / 'vqvae.pt'} needs "
             f"{frames} at level {gan.level}; re-run train_gan"
         )
-    pipeline = Pipeline(branch, gan.generator, codec, gan.level, tcnn.categories, tcnn.image_size, num_samples)
+    pipeline = Pipeline(branch, gan.generator, codec, gan.level, tcnn.categories, tcnn.image_size)
     return pipeline.to(device)

@@ -5,7 +5,7 @@
                                                             (and st [B,C_st,T'], probs [B,C] for the tests)
 
 A *bundle* is a folder `<cache>/<key>/` holding pipeline.onnx (the graph `conchshell.inference.export.export_bundle` wrote,
-batch size free), meta.json (level, categories, image_size, sample_rate, num_samples) and, once a session has
+batch size free), meta.json (level, categories, image_size and the audio spec, `BundleMeta`) and, once a session has
 been built on this kind of CPU, opt-<cpu>/: the graph after ONNX Runtime's optimisations, whose layouts are
 CPU-specific (hence the CPU fingerprint in the name), its weights in an external file (pipeline.data) that
 ONNX Runtime maps into memory instead of parsing, loaded with no further optimisation. The key names the
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from conchshell.audio.spec import AudioSpec
 from conchshell.errors import ConchError
 from conchshell.io import atomic_path, file_sha256
 from conchshell.paths import gan_path
@@ -117,7 +118,7 @@ class HashCache:
             pass
 
 
-def code_sha256(sources: tuple[str, ...] = GRAPH_SOURCES) -> str:
+def graph_sources_sha256(sources: tuple[str, ...] = GRAPH_SOURCES) -> str:
     """sha256 over the .py files (names and bytes) of `sources` inside the package."""
     digest = hashlib.sha256()
     for source in sources:
@@ -134,7 +135,7 @@ def bundle_key(identity: dict) -> str:
         {
             **identity,
             "export": EXPORT_VERSION,
-            "code": code_sha256(),
+            "code": graph_sources_sha256(),
             "torch": package_version("torch"),
             "onnxruntime": package_version("onnxruntime"),
         },
@@ -177,13 +178,28 @@ def find_bundle(cache_dir: str | os.PathLike, key: str | None) -> Path | None:
 # -- running -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BundleMeta:
-    """What the graph was exported from: level name, category names, picture side, wave rate and length."""
+    """What the graph was exported from: level name, category names, picture side and the audio spec.
+
+    meta.json holds level, categories, image_size and `AudioSpec.to_dict()`'s keys (older bundles: sample_rate,
+    num_samples, still read)."""
 
     level: str
     categories: list[str]
     image_size: int
-    sample_rate: int
-    num_samples: int
+    spec: AudioSpec
+
+    def to_dict(self) -> dict:
+        return {
+            "level": self.level,
+            "categories": self.categories,
+            "image_size": self.image_size,
+            **self.spec.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str) -> BundleMeta:
+        spec = AudioSpec.from_dict(d, source)
+        return cls(str(d["level"]), [str(c) for c in d["categories"]], int(d["image_size"]), spec)
 
 
 def default_threads() -> int:
@@ -211,13 +227,12 @@ class OrtPipeline:
         import onnxruntime as ort
 
         self.folder = Path(folder)
-        meta = json.loads((self.folder / META).read_text())
-        self.meta = BundleMeta(**meta)
+        self.meta = BundleMeta.from_dict(json.loads((self.folder / META).read_text()), str(self.folder / META))
         self.level, self.categories = self.meta.level, list(self.meta.categories)
         self.image_size, self.sample_rate, self.num_samples = (
             self.meta.image_size,
-            self.meta.sample_rate,
-            self.meta.num_samples,
+            self.meta.spec.rate,
+            self.meta.spec.samples,
         )
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads() if threads is None else threads
@@ -276,7 +291,7 @@ def _session(ort, folder: Path, options):
 
 def write_meta(folder: Path, meta: BundleMeta) -> None:
     """meta.json of a bundle being written."""
-    (folder / META).write_text(json.dumps(meta.__dict__, indent=1, sort_keys=True) + "\n")
+    (folder / META).write_text(json.dumps(meta.to_dict(), indent=1, sort_keys=True) + "\n")
 
 
 def use_onnxruntime(backend: str, off_cpu: str | None) -> bool:

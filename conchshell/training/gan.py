@@ -11,16 +11,16 @@ Distributed: under `torchrun` (WORLD_SIZE > 1) G and D are wrapped in DDP (NCCL 
 each rank reads its own DistributedSampler shard, rank 0 alone logs (DVCLive) and writes checkpoints.
 
 Resume: `checkpoints/gan/last.pt` (written atomically every `checkpoint_every` steps) holds G, D, both
-optimisers and schedulers, the step, the RNG states, the logged history and a fingerprint of everything
+optimisers and schedulers, the step, the RNG states, the logged history and a hash of everything (`run_sha256`)
 that shapes the run except its length (every param but `evaluate`, the content hashes of the inputs and
-of the code); a run started again with the same fingerprint continues from it. Data order and loss
+of the code); a run started again with the same hash continues from it. Data order and loss
 windows are functions of (seed, epoch, step, rank), so a resumed run sees the same batches; its DVCLive
 logs are rebuilt from the history, so they read as one run even after DVC removed them. The stage
 deletes last.pt once models/gan.pt is written: a finished run is never taken for a new one.
 
 models/gan.pt: `level`, `generator` (state dict), `generator_config`, `categories`, `config` (the gan
 section), `step`, plus `vqvae_sha256`, `replica_sha256` (G's hash on every rank, all equal) and the audio spec
-G was trained on (`audio_rate`, `seconds`: conchshell.audio.spec); the stage adds `i3d` (the I3D identity).
+G was trained on (`AudioSpec.to_dict()`: audio_rate, seconds); the stage adds `i3d` (the I3D identity).
 Read by `conchshell.artifacts.checkpoints.load_generator`.
 """
 
@@ -44,7 +44,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from conchshell.config import Config, to_dict
+from conchshell.config import Config, GANConfig, to_dict
 from conchshell.errors import ConchError
 from conchshell.inference.ranks import Dist, all_ok, close_distributed, init_distributed  # noqa: F401 (the stage's)
 from conchshell.io import load_torch, save_torch, state_dict_sha256
@@ -89,7 +89,7 @@ def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> fl
 
 
 def build_models(
-    cfg: Config, frames: int, num_classes: int, in_channels: int = 2048, out_scale: float = 100.0
+    cfg: Config, frames: int, num_classes: int, in_channels: int, out_scale: float = 100.0
 ) -> tuple[Generator, Discriminator, dict]:
     """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`; G reads `in_channels`-wide
     S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent by `out_scale`."""
@@ -161,13 +161,13 @@ def batches(dataset: Dataset, batch_size: int, seed: int, start_step: int, env: 
         epoch, skip = epoch + 1, 0
 
 
-def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+def step_rng(seed: int, rank: int, step: int) -> torch.Generator:
     """The RNG of one step's loss window: a function of (seed, rank, step), so resuming repeats it."""
     return torch.Generator().manual_seed(seed * 1_000_003 + rank * 7_919 + step)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------
-def fingerprint(cfg: Config, inputs: dict[str, str]) -> str:
+def run_sha256(cfg: Config, inputs: dict[str, str]) -> str:
     """Hash of what shapes the run: every param but the run's length and `evaluate` (seed, level,
     image_encoder, i3d, tcnn, vqvae, data, gan ...) and `inputs` (name → content hash of what it reads)."""
     params = to_dict(cfg)
@@ -177,7 +177,7 @@ def fingerprint(cfg: Config, inputs: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def code_sha256(package: str = "conchshell") -> str:
+def package_sha256(package: str = "conchshell") -> str:
     """SHA-256 over the source files of every loaded `package` module (by name): the code of this run."""
     digest = hashlib.sha256()
     for name in sorted(n for n in sys.modules if n == package or n.startswith(package + ".")):
@@ -215,12 +215,12 @@ def set_rng_states(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save_checkpoint(path: Path, step: int, print_: str, g, d, opts, scheds, history: list[dict]) -> None:
+def save_checkpoint(path: Path, step: int, run_id: str, g, d, opts, scheds, history: list[dict]) -> None:
     """Everything a resumed run needs (`history`: the scalars logged so far), written atomically to `path`."""
     save_torch(
         {
             "step": step,
-            "fingerprint": print_,
+            "fingerprint": run_id,
             "history": history,
             "generator": _unwrap(g).state_dict(),
             "discriminator": _unwrap(d).state_dict(),
@@ -234,13 +234,13 @@ def save_checkpoint(path: Path, step: int, print_: str, g, d, opts, scheds, hist
     )
 
 
-def try_resume(path: Path, print_: str, g, d, opts, scheds) -> tuple[int, list[dict]]:
-    """Load `path` into the models/optimisers when its fingerprint matches → (the step to start at, the
+def try_resume(path: Path, run_id: str, g, d, opts, scheds) -> tuple[int, list[dict]]:
+    """Load `path` into the models/optimisers when its run hash (key `fingerprint`) matches → (the step to start at, the
     history logged up to it); (0, []) when there is none or it belongs to another run."""
     if not path.is_file():
         return 0, []
     state = load_torch(path, "GAN training checkpoint")
-    if state.get("fingerprint") != print_:
+    if state.get("fingerprint") != run_id:
         return 0, []  # made by another run: start afresh (it is overwritten at the first save)
     _unwrap(g).load_state_dict(state["generator"])
     _unwrap(d).load_state_dict(state["discriminator"])
@@ -336,8 +336,7 @@ def train_gan(
     the content hash of every file the run reads (manifest, feature caches, VQ-VAE). Returns the
     models/gan.pt dict (to be written by rank 0) and a summary.
     """
-    gan = cfg.gan
-    level = cfg.level
+    gan, level = cfg.gan, cfg.level
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
@@ -352,11 +351,28 @@ def train_gan(
         **inputs,
         "vqvae_state": vqvae_sha256,
         "pairs": str(len(dataset)),
-        "code": code_sha256(),
+        "code": package_sha256(),
         "st_channels": str(g_config["in_channels"]),
     }
-    print_ = fingerprint(cfg, run_inputs)
-    start, history = try_resume(ckpt_path, print_, g, d, opts, scheds)
+    run_id = run_sha256(cfg, run_inputs)
+    start, history = try_resume(ckpt_path, run_id, g, d, opts, scheds)
+    g, d = distribute(g, d, start, ckpt_path, env)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
+    logger = Logger(live_dir, env.main, history)
+    data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
+    bank = warmup_bank(dataset, gan, start, env)
+    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start, bank=bank)
+    try:
+        last = run_steps(cfg, steps, data, logger, start, run_id)
+    finally:
+        logger.close()
+    final = max(start, gan.steps)
+    meta = {"vqvae_sha256": vqvae_sha256, "replica_sha256": _replica_hashes(g, env), **codec.spec.to_dict()}
+    return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
+
+
+def distribute(g: nn.Module, d: nn.Module, start: int, ckpt_path: Path, env: Dist) -> tuple[nn.Module, nn.Module]:
+    """G and D in training mode; with several ranks, checked to resume from one step and wrapped in DDP."""
     if env.world > 1:
         ids = [None] * env.world
         dist.all_gather_object(ids, start)
@@ -365,45 +381,47 @@ def train_gan(
         g = DDP(g, device_ids=[env.device.index] if env.device.type == "cuda" else None)
         d = DDP(d, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     g.train(), d.train()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
-    logger = Logger(live_dir, env.main, history)
-    data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
-    bank = (
-        PieceBank.from_dataset(dataset).to(env.device)
-        if gan.warmup_target == "nearest" and start < gan.warmup_steps
-        else None
-    )
+    return g, d
+
+
+def warmup_bank(dataset: Dataset, gan: GANConfig, start: int, env: Dist) -> PieceBank | None:
+    """The warm-up's bank of training pieces when its target is `nearest` and warm-up steps remain, else None."""
+    if gan.warmup_target == "nearest" and start < gan.warmup_steps:
+        return PieceBank.from_dataset(dataset).to(env.device)
+    return None
+
+
+def run_steps(
+    cfg: Config, steps: Steps, data: Iterator[dict], logger: Logger, start: int, run_id: str
+) -> dict[str, float]:
+    """Steps `start` … gan.steps − 1 (warm-up, then adversarial) on `data`'s batches; rank 0 logs, draws a
+    spectrogram and checkpoints (`record`). Returns the last step's terms."""
+    gan, env = cfg.gan, steps.env
     last: dict[str, float] = {}
-    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start, bank=bank)
     bar = tqdm(
         range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main, initial=start, total=gan.steps
     )
-    try:
-        for step in bar:
-            batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
-            last = steps.warmup(batch, step) if step < gan.warmup_steps else steps.adversarial(batch, step)
-            done = step + 1
-            if env.main and (done % gan.log_every == 0 or done == gan.steps):
-                lrs = {"lr_g": scheds[0].get_last_lr()[0], "lr_d": scheds[1].get_last_lr()[0]}
-                logger.scalars(done, {**last, **lrs})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("d_hinge", "g_total")})
-            if env.main and (done % gan.sample_every == 0 or done == gan.steps):
-                logger.image("spectrogram.png", _sample_spectrogram(loss_fn, g, batch, level))
-            if env.main and (done % gan.checkpoint_every == 0 or done == gan.steps):
-                save_checkpoint(ckpt_path, done, print_, g, d, opts, scheds, logger.history)
-                steps.saved = done
-    finally:
-        logger.close()
-    final = max(start, gan.steps)
-    replicas = _replica_hashes(g, env)
-    seconds = int(sample["audio"].shape[-1]) / codec.audio_rate
-    meta = {
-        "vqvae_sha256": vqvae_sha256,
-        "replica_sha256": replicas,
-        "audio_rate": int(codec.audio_rate),
-        "seconds": seconds,
-    }
-    return gan_checkpoint(cfg, g, g_config, categories, final, **meta), TrainResult(final, start, last)
+    for step in bar:
+        batch = {k: (v.to(env.device) if torch.is_tensor(v) else v) for k, v in next(data).items()}
+        last = steps.warmup(batch, step) if step < gan.warmup_steps else steps.adversarial(batch, step)
+        if env.main:
+            record(cfg, steps, logger, bar, batch, last, step + 1, run_id)
+    return last
+
+
+def record(cfg: Config, steps: Steps, logger: Logger, bar, batch: dict, last: dict, done: int, run_id: str) -> None:
+    """After step `done`: log the terms and learning rates, draw a spectrogram, write the resume checkpoint,
+    each at its interval (and after the last step)."""
+    gan, final = cfg.gan, done == cfg.gan.steps
+    if done % gan.log_every == 0 or final:
+        lrs = {"lr_g": steps.scheds[0].get_last_lr()[0], "lr_d": steps.scheds[1].get_last_lr()[0]}
+        logger.scalars(done, {**last, **lrs})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("d_hinge", "g_total")})
+    if done % gan.sample_every == 0 or final:
+        logger.image("spectrogram.png", _sample_spectrogram(steps.loss_fn, steps.g, batch, cfg.level))
+    if done % gan.checkpoint_every == 0 or final:
+        save_checkpoint(steps.ckpt, done, run_id, steps.g, steps.d, steps.opts, steps.scheds, logger.history)
+        steps.saved = done
 
 
 @dataclass
@@ -431,7 +449,7 @@ class Steps:
             fake = self.g(batch["st"], batch["label"]).float()
             if self.bank is not None:
                 batch = self.bank.targets(batch, fake)
-            rng = step_generator(self.seed, self.env.rank, step)
+            rng = step_rng(self.seed, self.env.rank, step)
             loss, terms = self.loss_fn.warmup_loss(batch["latent"], fake, batch["audio"], rng)
         self._descend(loss, self.opts[0], "G warm-up", step)
         self.scheds[0].step()
@@ -444,7 +462,7 @@ class Steps:
             d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
         self._descend(d_loss, self.opts[1], "D", step)
         with self.autocast:
-            rng = step_generator(self.seed, self.env.rank, step)
+            rng = step_rng(self.seed, self.env.rank, step)
             g_loss, g_terms = self.loss_fn.generator_loss(
                 self.d, batch["latent"], fake, batch["audio"], batch["codes"], rng
             )

@@ -64,18 +64,18 @@ def feature_matching(real: Maps, fake: Maps) -> torch.Tensor:
 
 
 # -- audio terms -------------------------------------------------------------------------------------
-def window_frames(seconds: float | None, samples_per_frame: float, frames: int, audio_rate: int) -> int:
+def window_frames(seconds: float | None, samples_per_frame: float, frames: int, rate: int) -> int:
     """Latent frames in a loss window of `seconds` (None → the whole latent), at least 1, at most `frames`."""
     if seconds is None:
         return frames
-    return max(1, min(frames, int(round(seconds * audio_rate / samples_per_frame))))
+    return max(1, min(frames, int(round(seconds * rate / samples_per_frame))))
 
 
 def random_window(
-    frames: int, length: int, samples_per_frame: float, generator: torch.Generator | None = None
+    frames: int, length: int, samples_per_frame: float, rng: torch.Generator | None = None
 ) -> tuple[int, int, int]:
     """A hop-aligned window: (first latent frame, first audio sample, audio samples) for `length` frames."""
-    start = int(torch.randint(0, frames - length + 1, (1,), generator=generator)) if length < frames else 0
+    start = int(torch.randint(0, frames - length + 1, (1,), generator=rng)) if length < frames else 0
     return start, int(round(start * samples_per_frame)), int(round(length * samples_per_frame))
 
 
@@ -87,9 +87,9 @@ class Step:
     maps; `decoded` = (Dec(q(fake)) window [B,n], the matching audio window [B,n], G's codes long [B,T]).
     """
 
-    def __init__(self, loss: ConchShellLoss, real, fake, audio, codes=None, discriminator=None, generator=None):
+    def __init__(self, loss: ConchShellLoss, real, fake, audio, codes=None, discriminator=None, rng=None):
         self.loss, self.real, self.fake, self.audio, self.codes = loss, real, fake, audio, codes
-        self.discriminator, self.generator = discriminator, generator
+        self.discriminator, self.rng = discriminator, rng
         self._maps = self._decoded = None
 
     @property
@@ -101,7 +101,7 @@ class Step:
     @property
     def decoded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._decoded is None:
-            self._decoded = self.loss.decode_window(self.fake, self.audio, self.generator)
+            self._decoded = self.loss.decode_window(self.fake, self.audio, self.rng)
         return self._decoded
 
     def audio_grad(self):
@@ -184,7 +184,7 @@ class ConchShellLoss(nn.Module):
     `lambdas` {term: λ} is G's objective Σ λ[k]·term[k] (a term left out is not computed); `warmup_lambdas`
     the warm-up's; `decoder_grad` False decodes the wave and mel terms without gradient (the released code).
     `discriminator_loss(D, real [B,64,T], fake [B,64,T])` and `generator_loss(D, real, fake, audio [B,N],
-    codes long [B,T], generator)` → (total, {g_<term>: detached value}). `window_seconds` None = whole clip.
+    codes long [B,T], rng)` → (total, {g_<term>: detached value}). `window_seconds` None = whole clip.
     """
 
     def __init__(
@@ -207,7 +207,7 @@ class ConchShellLoss(nn.Module):
         self.warmup_lambdas = dict(warmup_lambdas or {})
         self.decoder_grad = bool(decoder_grad)
         self.window_seconds = window_seconds
-        self.log_mel = LogMel.of(codec.audio_rate, LOSS)
+        self.log_mel = LogMel.of(codec.spec.rate, LOSS)
 
     @staticmethod
     def _d_both(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[Maps, Maps]:
@@ -225,7 +225,7 @@ class ConchShellLoss(nn.Module):
         return loss, {"d_hinge": loss.detach()}
 
     def decode_window(
-        self, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
+        self, fake: torch.Tensor, audio: torch.Tensor, rng: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(Dec(q(fake)) over a random loss window [B,n], the audio's window [B,n], G's codes long [B,T]).
 
@@ -234,8 +234,8 @@ class ConchShellLoss(nn.Module):
         """
         spf = self.codec.samples_per_frame(self.level)
         frames = fake.shape[-1]
-        length = window_frames(self.window_seconds, spf, frames, self.codec.audio_rate)
-        start, a0, n = random_window(frames, length, spf, generator)
+        length = window_frames(self.window_seconds, spf, frames, self.codec.spec.rate)
+        start, a0, n = random_window(frames, length, spf, rng)
         target = audio[:, a0 : a0 + n]
         target = F.pad(target, (0, n - target.shape[-1]))
         with torch.set_grad_enabled(self.decoder_grad and torch.is_grad_enabled()):
@@ -244,10 +244,10 @@ class ConchShellLoss(nn.Module):
         return wave, target, codes
 
     def audio_terms(
-        self, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
+        self, fake: torch.Tensor, audio: torch.Tensor, rng: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(wave L1, log-mel L1, G's codes long [B,T]) of Dec(q(fake)) against `audio` [B, N]."""
-        step = Step(self, None, fake, audio, generator=generator)
+        step = Step(self, None, fake, audio, rng=rng)
         return wave_term(step), mel_term(step), step.decoded[2]
 
     def terms(self, lambdas: dict[str, float], step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -259,14 +259,14 @@ class ConchShellLoss(nn.Module):
         return total, logged
 
     def warmup_loss(
-        self, real: torch.Tensor, fake: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None
+        self, real: torch.Tensor, fake: torch.Tensor, audio: torch.Tensor, rng: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G's warm-up objective: the terms of `warmup_lambdas` without D (as Parallel WaveGAN starts its D
         late); the demo's is λ_latent·L1(fake, real latent) alone. The wave and mel terms, through the
         straight-through quantiser, push G's latent ever further from the codebook (the codes it snaps to
         change in jumps; measured on the demo at level low: latent L1 2.8 → 3.8 over 800 steps with them,
         1.9 → 0.33 without). → (total, terms)."""
-        return self.terms(self.warmup_lambdas, Step(self, real, fake, audio, generator=generator))
+        return self.terms(self.warmup_lambdas, Step(self, real, fake, audio, rng=rng))
 
     def generator_loss(
         self,
@@ -275,10 +275,10 @@ class ConchShellLoss(nn.Module):
         fake: torch.Tensor,
         audio: torch.Tensor,
         codes: torch.Tensor,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G's objective Σ λ[k]·term[k] over `lambdas` → (total, {g_<term>: detached value, g_total})."""
-        return self.terms(self.lambdas, Step(self, real, fake, audio, codes, discriminator, generator))
+        return self.terms(self.lambdas, Step(self, real, fake, audio, codes, discriminator, rng))
 
 
 def is_finite(value: torch.Tensor) -> bool:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from conchshell.audio.log_mel import MelSettings, log_mel
-from conchshell.audio.spec import PAPER
+from conchshell.config import VQVAEConfig
 from conchshell.evaluation.pair_metrics import mel_l1, stoi
 from conchshell.models.jukebox.vqvae import VQVAE
 
@@ -78,7 +78,7 @@ def random_segments(waves: np.ndarray, batch_size: int, length: int, rng: np.ran
 
 
 def level_losses(
-    model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int = PAPER.rate
+    model: VQVAE, x: torch.Tensor, level: int, update_codebook: bool, sample_rate: int
 ) -> dict[str, torch.Tensor]:
     """Losses of one level on x [B, T, 1]: l1, spectral, mel, loudness, commit; plus codes [B, T_L] and recon [B, T, 1]."""
     block = model.bottleneck.level_blocks[level]
@@ -102,9 +102,7 @@ def level_losses(
 
 
 @torch.inference_mode()
-def evaluate_vqvae(
-    model: VQVAE, waves: np.ndarray, batch_size: int = 2, sample_rate: int = PAPER.rate
-) -> dict[str, float]:
+def evaluate_vqvae(model: VQVAE, waves: np.ndarray, sample_rate: int, batch_size: int = 2) -> dict[str, float]:
     """Per-level scores of the reconstructions of whole clips waves [N, T]: the decoder's ceilings.
 
     recon_l1_L, spectral_L (the training terms), mel_l1_L and stoi_L (`conchshell.evaluation.pair_metrics`, as the
@@ -143,49 +141,41 @@ def evaluate_vqvae(
 def train_vqvae(
     model: VQVAE,
     waves: np.ndarray,
+    vq: VQVAEConfig,
     *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    lr_schedule: str = "constant",
-    segment_samples: int,
-    commit: float,
-    spectral: float,
-    l1: float = 1.0,
-    mel: float = 0.0,
-    loudness: float = 0.0,
-    sample_rate: int = PAPER.rate,
-    seed: int = 0,
+    seed: int,
     eval_waves: np.ndarray | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Train every level of `model` on random segments of waves [N, T]; return flat metrics.
+    """Train every level of `model` on random segments of waves [N, T] at `vq.sample_rate`; return flat metrics.
 
-    `segment_samples` is rounded down to a multiple of the top hop; `lr_schedule` cosine decays lr to 0
-    over `steps`. Metrics: first/final training loss (mean over the first/last tenth of the steps) and
+    `vq` is params.yaml's vqvae section: steps, batch_size, lr, lr_schedule (cosine decays lr to 0 over the
+    steps), segment_seconds (rounded down to a multiple of the top hop) and the loss weights l1, spectral, mel,
+    loudness, commit. Metrics: first/final training loss (mean over the first/last tenth of the steps) and
     the per-level ceilings of `evaluate_vqvae` on `eval_waves` (default: the training clips). No timings: metrics are hashed by DVC, so they hold
     only what the same inputs reproduce bit for bit.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    top = model.hop_lengths[-1]
+    top, steps, rate = model.hop_lengths[-1], vq.steps, vq.sample_rate
+    segment_samples = int(round(vq.segment_seconds * rate))
     length = max(top, min(segment_samples, waves.shape[1]) // top * top)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=vq.lr)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
-        if lr_schedule == "cosine"
+        if vq.lr_schedule == "cosine"
         else torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: 1.0)
     )
     model.train()
     losses: list[float] = []
     bar = tqdm(range(steps), desc="vqvae", disable=not progress, dynamic_ncols=True)
     for _ in bar:
-        x = random_segments(waves, batch_size, length, rng)
+        x = random_segments(waves, vq.batch_size, length, rng)
         loss = x.new_zeros(())
         for L in range(model.levels):
-            out = level_losses(model, x, L, update_codebook=True, sample_rate=sample_rate)
-            loss = loss + l1 * out["l1"] + spectral * out["spectral"] + mel * out["mel"] + commit * out["commit"]
-            loss = loss + loudness * out["loudness"]
+            out = level_losses(model, x, L, update_codebook=True, sample_rate=rate)
+            loss = loss + vq.l1 * out["l1"] + vq.spectral * out["spectral"] + vq.mel * out["mel"]
+            loss = loss + vq.commit * out["commit"] + vq.loudness * out["loudness"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -198,5 +188,5 @@ def train_vqvae(
         "loss_first": float(np.mean(losses[:tenth])) if losses else float("nan"),
         "loss_final": float(np.mean(losses[-tenth:])) if losses else float("nan"),
     }
-    metrics.update(evaluate_vqvae(model, waves if eval_waves is None else eval_waves, sample_rate=sample_rate))
+    metrics.update(evaluate_vqvae(model, waves if eval_waves is None else eval_waves, rate))
     return metrics

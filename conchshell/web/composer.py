@@ -21,7 +21,7 @@ from conchshell.errors import ConchError
 
 
 @dataclass
-class Piece:
+class ComposedPiece:
     """One generated piece: category, wave float32 [T] at `rate`, its 16-bit WAV bytes and mel PNG bytes."""
 
     category: str
@@ -36,7 +36,7 @@ class Busy(ConchError):
 
 
 class Composer:
-    """`await compose(picture uint8 [S,S,3]) -> Piece`, queued; `state` is loading | ready | an error line."""
+    """`await compose(picture uint8 [S,S,3]) -> ComposedPiece`, queued; `state` is loading | ready | an error line."""
 
     def __init__(
         self,
@@ -72,7 +72,7 @@ class Composer:
         except Exception as err:  # noqa: BLE001 - shown on the page; the listening test still works
             self.state = f"{self.models}: the models could not be loaded ({type(err).__name__}: {err})"
 
-    async def compose(self, picture: np.ndarray) -> Piece:
+    async def compose(self, picture: np.ndarray) -> ComposedPiece:
         """Queue one picture; raises Busy when the queue is full, ConchError when no model is loaded."""
         if self.waiting >= self.max_waiting:
             raise Busy(f"{self.waiting} pictures are already waiting; try again in a minute")
@@ -82,7 +82,7 @@ class Composer:
         finally:
             self.waiting -= 1
 
-    def _compose(self, picture: np.ndarray) -> Piece:
+    def _compose(self, picture: np.ndarray) -> ComposedPiece:
         from conchshell.evaluation.report import spectrogram_png, wav_bytes
 
         if self._pipeline is None:
@@ -93,7 +93,7 @@ class Composer:
         wave = waves[0]
         rate = self._pipeline.sample_rate
         category = self._pipeline.categories[int(labels[0])]
-        return Piece(
+        return ComposedPiece(
             category,
             wave,
             rate,

@@ -4,7 +4,7 @@ A sample is one val picture of the evaluate stage with its three pieces in sampl
 `<id>_generated.wav`, `<id>_ground_truth.wav`, `<id>_reconstruction.wav`; its picture is the manifest's
 `image` in data/prepared. A trial pairs a sample with one system; the rater sees only an opaque token.
 
-The pool's `experiment` id is a fingerprint of the pieces (SHA-256 over the wav files' names and bytes,
+The pool's `experiment` id (`experiment_id`) is a hash of the pieces (SHA-256 over the wav files' names and bytes,
 first 12 hex digits): ratings carry it, and the `listening` stage summarises only the ratings of the
 samples now in the workspace, so each DVC experiment's listening metrics come from its own pieces.
 """
@@ -22,7 +22,7 @@ from conchshell.errors import ConchError
 from conchshell.evaluation.listening.ratings import SYSTEMS
 
 
-def fingerprint(samples_dir: str | os.PathLike) -> str:
+def experiment_id(samples_dir: str | os.PathLike) -> str:
     """12 hex digits of SHA-256 over every `*.wav` in `samples_dir` (sorted names, then bytes)."""
     digest = hashlib.sha256()
     for wav in sorted(Path(samples_dir).glob("*.wav")):
@@ -70,4 +70,4 @@ def load_pool(samples_dir: str | os.PathLike, prepared_dir: str | os.PathLike) -
             pictures[sample] = prepared_dir / images[sample]
     if not pictures:
         raise ConchError(f"{samples_dir}: no complete samples (<id>_{{{','.join(SYSTEMS)}}}.wav with a manifest id)")
-    return SamplePool(samples_dir, pictures, fingerprint(samples_dir))
+    return SamplePool(samples_dir, pictures, experiment_id(samples_dir))

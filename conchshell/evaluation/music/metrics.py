@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conchshell.evaluation.piece_scores import Piece, by_category, finite_mean, means
+from conchshell.evaluation.piece_scores import ScoredPiece, by_category, finite_mean, means
 
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MUSIC_METRICS = (
@@ -179,8 +179,8 @@ def compare(reference: Notes, estimate: Notes) -> dict[str, float]:
 
 # -- a split's pieces --------------------------------------------------------------------------------------
 @dataclass
-class MusicPiece(Piece):
-    """One picture's MUSIC_METRICS (`Piece`), and whether its generated piece is silent (+ transcriber check)."""
+class MusicPiece(ScoredPiece):
+    """One picture's MUSIC_METRICS (`ScoredPiece`), and whether its generated piece is silent (+ transcriber check)."""
 
     silent: bool  # the generated piece transcribed to no notes
     transcriber_f1: float = math.nan  # the ground truth's transcription against its true notes (demo only)

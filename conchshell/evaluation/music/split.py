@@ -62,7 +62,7 @@ class MusicEvaluation:
     def transcribe(self, waves: list[np.ndarray], cached: list[bool]) -> list[Notes]:
         """Notes of each wave [T]: from this run's memory, else the disk cache (where `cached`), else the model."""
         start = time.perf_counter()
-        keys = [audio_key(w, self.sample_rate, self.transcriber.fingerprint) for w in waves]
+        keys = [audio_key(w, self.sample_rate, self.transcriber.settings_sha256) for w in waves]
         todo: dict[str, int] = {}  # key → index of the first wave with it, for what the model must transcribe
         for i, key in enumerate(keys):
             if key not in self._memory and cached[i] and self.cache is not None:

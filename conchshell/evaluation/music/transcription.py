@@ -79,9 +79,9 @@ class PianoTranscriber:
         if [outputs.get(n) for n in self.output_names] != [88, 88]:
             raise RuntimeError(f"{self.model_path}: unexpected basic-pitch ONNX outputs {outputs}")
         self.onset_threshold, self.frame_threshold, self.min_note_ms = onset_threshold, frame_threshold, min_note_ms
-        self.fingerprint = self._fingerprint()
+        self.settings_sha256 = self._settings_sha256()
 
-    def _fingerprint(self) -> str:
+    def _settings_sha256(self) -> str:
         """sha256 of the model file and the settings: part of every cache key."""
         digest = hashlib.sha256(self.model_path.read_bytes())
         digest.update(f"{self.onset_threshold}|{self.frame_threshold}|{self.min_note_ms}|{MODEL_RATE}|v1".encode())
@@ -159,9 +159,9 @@ def unwrap(output: np.ndarray, length: int) -> np.ndarray:
 
 
 # -- the on-disk cache ---------------------------------------------------------------------------------
-def audio_key(wave: np.ndarray, sample_rate: int, fingerprint: str) -> str:
-    """sha256 of the transcriber's fingerprint, the rate and the float32 samples of `wave` [T]."""
-    digest = hashlib.sha256(f"{fingerprint}|{sample_rate}|".encode())
+def audio_key(wave: np.ndarray, sample_rate: int, settings_sha256: str) -> str:
+    """sha256 of the transcriber's `settings_sha256`, the rate and the float32 samples of `wave` [T]."""
+    digest = hashlib.sha256(f"{settings_sha256}|{sample_rate}|".encode())
     digest.update(np.ascontiguousarray(np.asarray(wave, np.float32).reshape(-1)).tobytes())
     return digest.hexdigest()
 

@@ -3,7 +3,8 @@
 Levels are named as the paper names them (`high`, `low`, `deep`: conchshell.config.LEVELS); the codec is where
 a name becomes a Jukebox level index (an index is accepted too), and where frame counts come from (`frames`).
 
-When the model runs at another rate than the audio, waveforms are resampled on the way in and back on
+The model's rate is the VQ-VAE's own (`vqvae.sample_rate`, which its checkpoint records); the audio's is the
+audio spec's. When the model runs at another rate than the audio, waveforms are resampled on the way in and back on
 the way out (torchaudio, differentiable). Inputs are right-padded with zeros to a multiple of the top
 level's hop, so every level sees a whole number of frames.
 """
@@ -17,19 +18,19 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import nn
 
-from conchshell.audio.spec import PAPER
+from conchshell.audio.spec import AudioSpec
 from conchshell.config import LEVELS
 from conchshell.models.jukebox.vqvae import VQVAE
 
 
 class JukeboxCodec(nn.Module):
-    """Wraps `vqvae` (running at `model_rate`) for waveforms at `audio_rate`."""
+    """Wraps `vqvae` (running at its `sample_rate`, `model_rate` here) for waveforms of audio spec `spec`."""
 
-    def __init__(self, vqvae: VQVAE, model_rate: int, audio_rate: int = PAPER.rate):
+    def __init__(self, vqvae: VQVAE, spec: AudioSpec):
         super().__init__()
         self.vqvae = vqvae
-        self.model_rate = int(model_rate)
-        self.audio_rate = int(audio_rate)
+        self.spec = spec
+        self.model_rate = int(vqvae.sample_rate)
         self.levels = vqvae.levels
 
     @staticmethod
@@ -47,7 +48,7 @@ class JukeboxCodec(nn.Module):
 
     def _model_samples(self, num_samples: int) -> int:
         """Model-rate length of `num_samples` audio-rate samples, padded to a multiple of the top hop."""
-        n = math.ceil(num_samples * self.model_rate / self.audio_rate)
+        n = math.ceil(num_samples * self.model_rate / self.spec.rate)
         top = self.hop(self.levels - 1)
         return math.ceil(n / top) * top
 
@@ -57,23 +58,23 @@ class JukeboxCodec(nn.Module):
 
     def samples_per_frame(self, level: str | int) -> float:
         """Audio-rate samples per latent frame of `level`."""
-        return self.hop(level) * self.audio_rate / self.model_rate
+        return self.hop(level) * self.spec.rate / self.model_rate
 
     def _to_model(self, wave: torch.Tensor) -> torch.Tensor:
         """[B, T] audio rate → [B, T_model, 1] model rate, padded to a multiple of the top hop."""
         target = self._model_samples(wave.shape[-1])
         x = wave.float()
-        if self.model_rate != self.audio_rate:
-            x = AF.resample(x, self.audio_rate, self.model_rate)
+        if self.model_rate != self.spec.rate:
+            x = AF.resample(x, self.spec.rate, self.model_rate)
         x = F.pad(x[..., :target], (0, target - min(x.shape[-1], target)))
         return x.unsqueeze(-1)
 
     def _to_audio(self, x: torch.Tensor, num_samples: int | None) -> torch.Tensor:
         """[B, T_model, 1] → [B, T_audio] (resampled back; cut or padded to `num_samples` when given)."""
         wave = x.squeeze(-1)
-        if self.model_rate != self.audio_rate:
-            length = int(wave.shape[-1] * self.audio_rate // self.model_rate)
-            wave = AF.resample(wave, self.model_rate, self.audio_rate)[..., :length]
+        if self.model_rate != self.spec.rate:
+            length = int(wave.shape[-1] * self.spec.rate // self.model_rate)
+            wave = AF.resample(wave, self.model_rate, self.spec.rate)[..., :length]
         if num_samples is not None:
             wave = F.pad(wave[..., :num_samples], (0, max(0, num_samples - wave.shape[-1])))
         return wave

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 
-from conchshell.audio.spec import PAPER
 from conchshell.errors import ConchError
 
 JUKEBOX_5B: dict = {
@@ -52,13 +51,16 @@ ARCH_KEYS = (
 )
 
 
-def preset_hps(name: str, width: int = 16, depth: int = 3, l_bins: int = 256, sr: int = PAPER.rate) -> dict:
-    """The hps dict of preset `name`; `width`, `depth`, `l_bins`, `sr` apply to `demo` only."""
+def preset_hps(name: str, width: int = 16, depth: int = 3, l_bins: int = 256, sr: int | None = None) -> dict:
+    """The hps dict of preset `name`; `width`, `depth`, `l_bins`, `sr` apply to `demo` only (`sr` None: the
+    5b's, which a checkpoint's hps then replace: `merge_hps`)."""
     if name == "jukebox-5b":
         return copy.deepcopy(JUKEBOX_5B)
     if name == "demo":
         hps = copy.deepcopy(JUKEBOX_5B)
-        hps.update(width=width, depth=depth, l_bins=l_bins, sr=sr, sample_length=sr, hvqvae_multipliers=[1, 1, 1])
+        hps.update(width=width, depth=depth, l_bins=l_bins, hvqvae_multipliers=[1, 1, 1])
+        if sr is not None:
+            hps.update(sr=sr, sample_length=sr)
         return hps
     raise ConchError(f"vqvae.preset: {name!r} is not a preset; choose one of: {' | '.join(PRESETS)}")
 
