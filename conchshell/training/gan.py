@@ -70,10 +70,16 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed() -> Dist:
-    """Join the torchrun job when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); a single process otherwise."""
+def init_distributed(device: str | None = None) -> Dist:
+    """Join the torchrun job when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU); a single process otherwise.
+
+    `device` "cpu" or "cuda" forces one (None: CUDA when there is one)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
+    if device not in (None, "cpu", "cuda"):
+        raise ConchError(f"--device: {device!r} is not cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConchError("--device cuda: PyTorch sees no CUDA device here")
+    cuda = torch.cuda.is_available() and device != "cpu"
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
     if cuda:
@@ -113,9 +119,10 @@ def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> fl
 def build_models(
     cfg: Config, frames: int, num_classes: int, in_channels: int = 2048, out_scale: float = 100.0
 ) -> tuple[Generator, Discriminator, dict]:
-    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`; G reads `in_channels`-wide
-    S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent by `out_scale`."""
-    torch.manual_seed(cfg.seed)
+    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by the run's seed (`gan.seed`, else
+    `seed`); G reads `in_channels`-wide S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent
+    by `out_scale`."""
+    torch.manual_seed(cfg.gan.run_seed(cfg.seed))
     g_config = generator_config(
         cfg.level, frames, cfg.gan.size, cfg.gan.width, in_channels, num_classes, out_scale=out_scale
     )
@@ -123,15 +130,22 @@ def build_models(
 
 
 def make_loss(codec: nn.Module, level: str, gan, window_seconds: float | None) -> ConchShellLoss:
-    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's."""
+    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's.
+
+    A term whose λ is 0 is not computed; with neither `adv` nor `fm` left, D is never stepped (the
+    ablation's "without D" arm)."""
     lambdas, decoder_grad = gan.objective()
     where = "gan.released_code.lambdas" if gan.profile == "released-code" else "gan.lambdas"
+    kept = {}
     for name, given in ((where, lambdas), ("gan.warmup_lambdas", gan.warmup_lambdas)):
         try:
             check_terms(given, name)
         except ValueError as err:
             raise ConchError(f"params: {err}") from err
-    return ConchShellLoss(codec, level, lambdas, gan.warmup_lambdas, decoder_grad, window_seconds)
+        kept[name] = {term: value for term, value in given.items() if value != 0}
+        if not kept[name]:
+            raise ConchError(f"params: {name}: every λ is 0 (or none given); G would have nothing to learn")
+    return ConchShellLoss(codec, level, kept[where], kept["gan.warmup_lambdas"], decoder_grad, window_seconds)
 
 
 @dataclass
@@ -389,14 +403,15 @@ def train_gan(
     g.train(), d.train()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
     logger = Logger(live_dir, env.main, history)
-    data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
+    seed = gan.run_seed(cfg.seed)
+    data = batches(dataset, gan.batch_size, seed, start, env, gan.num_workers)
     bank = (
         PieceBank.from_dataset(dataset).to(env.device)
         if gan.warmup_target == "nearest" and start < gan.warmup_steps
         else None
     )
     last: dict[str, float] = {}
-    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start, bank=bank)
+    steps = Steps(g, d, loss_fn, opts, scheds, autocast, seed, ckpt_path, env, saved=start, bank=bank)
     bar = tqdm(
         range(start, gan.steps), desc=f"train_gan ({cfg.level})", disable=not env.main, initial=start, total=gan.steps
     )
@@ -460,11 +475,15 @@ class Steps:
         return {k: float(v) for k, v in terms.items()}
 
     def adversarial(self, batch: dict, step: int) -> dict[str, float]:
-        """D's hinge step, then G's step on the profile's objective → the logged terms."""
+        """D's hinge step (none when the objective has no D term), then G's step on the profile's objective
+        → the logged terms."""
+        d_terms = {}
         with self.autocast:
             fake = self.g(batch["st"], batch["label"]).float()
-            d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
-        self._descend(d_loss, self.opts[1], "D", step)
+            if self.loss_fn.uses_discriminator:
+                d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
+        if d_terms:
+            self._descend(d_loss, self.opts[1], "D", step)
         with self.autocast:
             rng = step_generator(self.seed, self.env.rank, step)
             g_loss, g_terms = self.loss_fn.generator_loss(
