@@ -40,6 +40,8 @@ from conchshell.io import atomic_path, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = ("with_d", "without_d")
+#: Second parts of metric keys whose figures do not depend on G (`val.ceiling.mel_l1`, `val.real.…`).
+REFERENCES = ("ceiling", "real", "real_paired", "ground_truth", "reconstruction")
 #: G's terms that read D: the "without D" arm sets their λ to 0.
 D_TERMS = ("adv", "fm")
 
@@ -111,27 +113,33 @@ def mean_sd(values: list[float]) -> str:
     return f"{np.mean(finite):.3f} ± {sd:.3f}"
 
 
+def reference(key: str, split: str) -> bool:
+    """Whether `key` is a figure that does not depend on G: the judge's, or `<split>.<ref>.…` for the real pieces
+    or the VQ-VAE ceiling (<ref> in REFERENCES)."""
+    parts = key.split(".")
+    return parts[0] == "judge" or (parts[0] == split and len(parts) > 2 and parts[1] in REFERENCES)
+
+
 def table(runs: dict[str, list[dict]], split: str = "val") -> str:
-    """Markdown: each `split` measure G changes (mean ± sd per arm) beside its figures that are the same in
-    every run (the real pieces', the ceiling's), then the other fixed figures (the judge's accuracy ...)."""
+    """Markdown: each `split` measure of the generated pieces (mean ± sd per arm) beside its figures for the
+    real pieces or the ceiling (`<split>.ceiling.<measure>` ...), then the other fixed figures (the judge's)."""
     every = [m for arm in runs.values() for m in arm]
     keys = sorted({k for m in every for k in m if k.startswith(f"{split}.") or k.startswith("judge.")})
-    fixed = {k for k in keys if len({json.dumps(m.get(k)) for m in every}) == 1}
-    varying = [k for k in keys if k not in fixed]
-    lines = [f"| {split} measure | " + " | ".join(f"{a} (n={len(runs[a])})" for a in runs) + " | fixed figures |"]
+    refs = [k for k in keys if reference(k, split)]
+    lines = [f"| {split} measure | " + " | ".join(f"{a} (n={len(runs[a])})" for a in runs) + " | real / ceiling |"]
     lines.append("|---" * (len(runs) + 2) + "|")
     shown = set()
-    for key in varying:
+    for key in (k for k in keys if k not in refs):
         name = key[len(split) + 1 :]
-        beside = [k for k in fixed if k.endswith("." + name) and k != key]
+        beside = [k for k in refs if k.endswith("." + name)]
         shown.update(beside)
-        refs = ", ".join(f"{k[len(split) + 1 :] if k.startswith(split) else k} {every[0][k]:.3f}" for k in beside)
+        fixed = ", ".join(f"{k.split('.')[1]} {mean_sd([m.get(k) for m in every]).split(' ±')[0]}" for k in beside)
         cells = [mean_sd([m.get(key) for m in runs[a]]) for a in runs]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {refs} |")
-    rest = [k for k in keys if k in fixed and k not in shown]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fixed} |")
+    rest = [k for k in refs if k not in shown]
     if rest:
-        lines += ["", "| the same in every run | value |", "|---|---|"]
-        lines += [f"| {k} | {every[0][k]} |" for k in rest]
+        lines += ["", "| other figures independent of G | mean |", "|---|---|"]
+        lines += [f"| {k} | {mean_sd([m.get(k) for m in every]).split(' ±')[0]} |" for k in rest]
     return "\n".join(lines) + "\n"
 
 

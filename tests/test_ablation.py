@@ -45,8 +45,8 @@ def test_table_gives_mean_and_sd_per_arm_beside_the_fixed_figures():
     }
     text = script.table(runs)
     # mean 3, sd (ddof 1) √2 = 1.414; a missing figure is left out
-    assert "| mel_l1 | 3.000 ± 1.414 | 3.000 ± 0.000 | ceiling.mel_l1 1.500 |" in text
-    assert "| judge.val_accuracy | 1.0 |" in text and "with_d (n=2)" in text
+    assert "| mel_l1 | 3.000 ± 1.414 | 3.000 ± 0.000 | ceiling 1.500 |" in text
+    assert "| judge.val_accuracy | 1.000 |" in text and "with_d (n=2)" in text
 
 
 @pytest.mark.slow

@@ -202,7 +202,7 @@ def test_g_follows_an_attribute_of_the_picture_only_when_trained_on_the_real_pai
     held_out_a = torch.rand(24, generator=torch.Generator().manual_seed(5)) * 2 - 1
     held_out = attribute_dataset(codec, held_out_a, pattern, seed=7)
     shuffle = torch.randperm(32, generator=torch.Generator().manual_seed(6))
-    rho = {}
+    rho, slope = {}, {}
     for pairs in ("real", "shuffled"):
         root = tmp_path / pairs
         root.mkdir()
@@ -217,4 +217,8 @@ def test_g_follows_an_attribute_of_the_picture_only_when_trained_on_the_real_pai
             out = g(torch.stack([it["st"] for it in held_out]), torch.zeros(len(held_out), dtype=torch.long))
         projection = (out * pattern).sum(dim=(1, 2)) / (pattern * pattern).sum()  # [24]: G's estimate of a
         rho[pairs] = spearmanr(held_out_a.numpy(), projection.numpy()).statistic
-    assert rho["real"] > 0.8 and abs(rho["shuffled"]) < 0.5, rho
+        slope[pairs] = float(torch.linalg.lstsq(held_out_a[:, None], projection[:, None]).solution)
+    # ρ alone cannot tell them apart: an untrained G already answers the band's mean monotonically, and the
+    # shuffled run keeps a faint trace of that (ρ 0.78 measured); the real pairs also give it the right size
+    assert rho["real"] > 0.8 and slope["real"] > 0.5, (rho, slope)
+    assert abs(slope["shuffled"]) < 0.5 * slope["real"], (rho, slope)
