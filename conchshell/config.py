@@ -127,15 +127,18 @@ class GANConfig:
     """The ConchShell GAN on cached features (DESIGN.md, Losses)."""
 
     profile: str = _opt("paper", choices=("paper", "released-code"))
+    seed: int | None = _opt(
+        None, min=0
+    )  # G's and D's init and data order; null: the top-level seed (ablations vary it alone)
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(830, min=0)
-    warmup_steps: int = _opt(800, min=0)  # the first steps train G alone on `warmup_lambdas` (no D)
-    warmup_target: str = _opt("nearest", choices=("nearest", "paired"))  # conchshell/training/targets.py
+    steps: int = _opt(700, min=0)
+    warmup_steps: int = _opt(600, min=0)  # the first steps train G alone on `warmup_lambdas` (no D)
+    warmup_target: str = _opt("paired", choices=("nearest", "paired"))  # conchshell/training/targets.py
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
     batch_size: int = _positive(4)
     warmup_lr_g: float | None = _opt(1e-3, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
-    lr_g: float = _positive(1e-5)  # the paper's
+    lr_g: float = _positive(1e-4)  # the paper: 1e-5
     lr_d: float = _positive(1e-4)  # the paper: 1e-5
     beta1: float = _opt(0.5, min=0, max=1)
     beta2: float = _opt(0.999, min=0, max=1)
@@ -159,6 +162,10 @@ class GANConfig:
         if self.profile == "released-code":
             return dict(self.released_code.lambdas), self.released_code.decoder_grad
         return dict(self.lambdas), self.decoder_grad
+
+    def run_seed(self, seed: int) -> int:
+        """The seed of this GAN run: `seed` (G, D, data order, loss windows), or the top-level `seed` when null."""
+        return seed if self.seed is None else self.seed
 
 
 @dataclass(frozen=True)

@@ -61,10 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
     parser.add_argument("--output", default=str(paths.GAN), help="output checkpoint (models/gan.pt)")
+    parser.add_argument("--checkpoints", default=str(paths.GAN_CHECKPOINTS), help="folder of the resumable last.pt")
+    parser.add_argument("--live", default=str(paths.DVCLIVE), help="DVCLive folder (losses, spectrograms)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when there is one")
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConchError("--device cuda: PyTorch sees no CUDA device here")
     set_deterministic(cfg.gan.deterministic)  # before CUDA starts: cuBLAS reads its workspace setting once
-    env = init_distributed()
+    env = init_distributed(cpu=args.device == "cpu")
     try:
         torch.set_num_threads(max(1, torch.get_num_threads() // env.world))
         vqvae = load_vqvae(paths.VQVAE)
@@ -77,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         categories = image_categories(paths.IMAGES_H5, dataset)
         inputs = {str(p): file_sha256(p) for p in (paths.MANIFEST, paths.AUDIO_H5, paths.IMAGES_H5, paths.VQVAE)}
         ckpt, result = train_gan(
-            cfg, dataset, codec, categories, vqvae_sha, paths.GAN_CHECKPOINTS, paths.DVCLIVE, env, inputs=inputs
+            cfg, dataset, codec, categories, vqvae_sha, args.checkpoints, args.live, env, inputs=inputs
         )
         ckpt["i3d"] = recorded_i3d(dataset)  # generate checks it (conchshell.artifacts.checkpoints.check_i3d)
         if env.main:
             save_torch(ckpt, Path(args.output))
-            discard_checkpoint(paths.GAN_CHECKPOINTS)
+            discard_checkpoint(args.checkpoints)
             resumed = f", resumed from step {result.resumed_from}" if result.resumed_from else ""
             losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items())
             print(f"train_gan: {cfg.level} G trained {result.step} steps{resumed} → {args.output} ({losses})")

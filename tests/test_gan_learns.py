@@ -156,3 +156,69 @@ def test_nearest_target_learns_a_real_piece_where_the_paired_one_learns_the_aver
         gap[target] = float((to_piece - to_mean).mean())  # < 0: nearer a real piece than the average
     # a real piece is 0.75 nearer than the average, in mean |latent|: nearest gets there, paired stays between
     assert gap["nearest"] < -0.5 and gap["paired"] > -0.2, gap
+
+
+def attribute_dataset(codec, attribute: torch.Tensor, pattern: torch.Tensor, seed: int, seconds: float = 0.5):
+    """One category whose pictures differ by a scalar attribute a ∈ [−1, 1] (e.g. brightness): it raises the
+    mean of a band of the S-T features (channels 0-255 by 2a, over noise) and sets the paired latent to
+    a·pattern. → PairDataset-like items."""
+    n = int(seconds * codec.audio_rate)
+    gen = torch.Generator().manual_seed(seed)
+    items = []
+    for i, a in enumerate(attribute.tolist()):
+        st = 0.5 * torch.randn(2048, 2, generator=gen)
+        st[:256] += 2 * a
+        items.append(
+            {
+                "id": f"s{seed}_{i}",
+                "piece": f"s{seed}_{i}",
+                "st": st,
+                "label": torch.tensor(0),
+                "true_label": torch.tensor(0),
+                "latent": a * pattern,
+                "codes": torch.zeros(pattern.shape[-1], dtype=torch.long),
+                "audio": torch.zeros(n),
+            }
+        )
+    return items
+
+
+def test_g_follows_an_attribute_of_the_picture_only_when_trained_on_the_real_pairs(tmp_path):
+    """Inside one category, the default warm-up objective (the paired latent) makes G's output follow what
+    distinguishes the pictures: on held-out pictures the Spearman ρ between the attribute and the output's
+    projection on the pattern is high; the same run on shuffled pairs learns no such link."""
+    from scipy.stats import spearmanr
+
+    from conchshell.models.generator import build_generator
+
+    codec = tiny_codec()
+    with torch.no_grad():
+        codec.vqvae.bottleneck.level_blocks[2].k.copy_(
+            torch.randn(32, 64, generator=torch.Generator().manual_seed(3)) * 2
+        )
+    frames = codec.frames(2, int(0.5 * codec.audio_rate))
+    pattern = torch.randn(64, frames, generator=torch.Generator().manual_seed(4)).clamp(-1.5, 1.5)
+    train_a = torch.linspace(-1, 1, 32)
+    held_out_a = torch.rand(24, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    held_out = attribute_dataset(codec, held_out_a, pattern, seed=7)
+    shuffle = torch.randperm(32, generator=torch.Generator().manual_seed(6))
+    rho, slope = {}, {}
+    for pairs in ("real", "shuffled"):
+        root = tmp_path / pairs
+        root.mkdir()
+        data = attribute_dataset(codec, train_a, pattern, seed=2)
+        if pairs == "shuffled":  # each picture gets another picture's piece
+            data = [{**item, "latent": data[j]["latent"]} for item, j in zip(data, shuffle.tolist())]
+        params = write_params(root, "paper", 60, 60)
+        ckpt, _ = train_gan(load_config(params), data, codec, ["a"], "sha", root / "ckpt", root / "live", inputs={})
+        g = build_generator(ckpt["generator_config"])
+        g.load_state_dict(ckpt["generator"])
+        with torch.no_grad():
+            out = g(torch.stack([it["st"] for it in held_out]), torch.zeros(len(held_out), dtype=torch.long))
+        projection = (out * pattern).sum(dim=(1, 2)) / (pattern * pattern).sum()  # [24]: G's estimate of a
+        rho[pairs] = spearmanr(held_out_a.numpy(), projection.numpy()).statistic
+        slope[pairs] = float(torch.linalg.lstsq(held_out_a[:, None], projection[:, None]).solution)
+    # ρ alone cannot tell them apart: an untrained G already answers the band's mean monotonically, and the
+    # shuffled run keeps a faint trace of that (ρ 0.78 measured); the real pairs also give it the right size
+    assert rho["real"] > 0.8 and slope["real"] > 0.5, (rho, slope)
+    assert abs(slope["shuffled"]) < 0.5 * slope["real"], (rho, slope)

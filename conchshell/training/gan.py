@@ -91,9 +91,10 @@ def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> fl
 def build_models(
     cfg: Config, frames: int, num_classes: int, in_channels: int, out_scale: float = 100.0
 ) -> tuple[Generator, Discriminator, dict]:
-    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by `cfg.seed`; G reads `in_channels`-wide
-    S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent by `out_scale`."""
-    torch.manual_seed(cfg.seed)
+    """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by the run's seed (`gan.seed`, else
+    `seed`); G reads `in_channels`-wide S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent
+    by `out_scale`."""
+    torch.manual_seed(cfg.gan.run_seed(cfg.seed))
     g_config = generator_config(
         cfg.level, frames, cfg.gan.size, cfg.gan.width, in_channels, num_classes, out_scale=out_scale
     )
@@ -101,15 +102,22 @@ def build_models(
 
 
 def make_loss(codec: nn.Module, level: str, gan, window_seconds: float | None) -> ConchShellLoss:
-    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's."""
+    """The ConchShellLoss of `gan.profile`'s objective (its λ's and decoder_grad) and the warm-up's λ's.
+
+    A term whose λ is 0 is not computed; with neither `adv` nor `fm` left, D is never stepped (the
+    ablation's "without D" arm)."""
     lambdas, decoder_grad = gan.objective()
     where = "gan.released_code.lambdas" if gan.profile == "released-code" else "gan.lambdas"
+    kept = {}
     for name, given in ((where, lambdas), ("gan.warmup_lambdas", gan.warmup_lambdas)):
         try:
             check_terms(given, name)
         except ValueError as err:
             raise ConchError(f"params: {err}") from err
-    return ConchShellLoss(codec, level, lambdas, gan.warmup_lambdas, decoder_grad, window_seconds)
+        kept[name] = {term: value for term, value in given.items() if value != 0}
+        if not kept[name]:
+            raise ConchError(f"params: {name}: every λ is 0 (or none given); G would have nothing to learn")
+    return ConchShellLoss(codec, level, kept[where], kept["gan.warmup_lambdas"], decoder_grad, window_seconds)
 
 
 @dataclass
@@ -359,9 +367,10 @@ def train_gan(
     g, d = distribute(g, d, start, ckpt_path, env)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else nullcontext()
     logger = Logger(live_dir, env.main, history)
-    data = batches(dataset, gan.batch_size, cfg.seed, start, env, gan.num_workers)
+    seed = gan.run_seed(cfg.seed)
+    data = batches(dataset, gan.batch_size, seed, start, env, gan.num_workers)
     bank = warmup_bank(dataset, gan, start, env)
-    steps = Steps(g, d, loss_fn, opts, scheds, autocast, cfg.seed, ckpt_path, env, saved=start, bank=bank)
+    steps = Steps(g, d, loss_fn, opts, scheds, autocast, seed, ckpt_path, env, saved=start, bank=bank)
     try:
         last = run_steps(cfg, steps, data, logger, start, run_id)
     finally:
@@ -456,11 +465,15 @@ class Steps:
         return {k: float(v) for k, v in terms.items()}
 
     def adversarial(self, batch: dict, step: int) -> dict[str, float]:
-        """D's hinge step, then G's step on the profile's objective → the logged terms."""
+        """D's hinge step (none when the objective has no D term), then G's step on the profile's objective
+        → the logged terms."""
+        d_terms = {}
         with self.autocast:
             fake = self.g(batch["st"], batch["label"]).float()
-            d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
-        self._descend(d_loss, self.opts[1], "D", step)
+            if self.loss_fn.uses_discriminator:
+                d_loss, d_terms = self.loss_fn.discriminator_loss(self.d, batch["latent"], fake)
+        if d_terms:
+            self._descend(d_loss, self.opts[1], "D", step)
         with self.autocast:
             rng = step_rng(self.seed, self.env.rank, step)
             g_loss, g_terms = self.loss_fn.generator_loss(

@@ -163,6 +163,10 @@ def code_term(step: Step) -> torch.Tensor:
     return (step.decoded[2].float() - step.codes.float()).abs().mean()
 
 
+#: The terms that read D's maps.
+D_TERMS = ("adv", "fm")
+
+
 def weighted_sum(lambdas: dict[str, float], terms: dict[str, torch.Tensor]) -> torch.Tensor:
     """Σ λ[k]·terms[k] over the terms given, in their order (DAC's weighted sum of named losses)."""
     total = None
@@ -208,6 +212,11 @@ class ConchShellLoss(nn.Module):
         self.decoder_grad = bool(decoder_grad)
         self.window_seconds = window_seconds
         self.log_mel = LogMel.of(codec.spec.rate, LOSS)
+
+    @property
+    def uses_discriminator(self) -> bool:
+        """Whether G's objective reads D (an adversarial or feature-matching term): else D is not trained."""
+        return any(name in self.lambdas for name in D_TERMS)
 
     @staticmethod
     def _d_both(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[Maps, Maps]:
