@@ -18,7 +18,7 @@ import torch
 
 from conchshell import paths
 from conchshell.artifacts.checkpoints import load_generator, load_vqvae
-from conchshell.artifacts.stores import AudioStore, PairDataset, unique_clips
+from conchshell.artifacts.stores import AudioStore, ImageStore, PairDataset, unique_clips
 from conchshell.audio.files import write_wav
 from conchshell.config import load_config
 from conchshell.data.images import read_picture
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     vqvae = load_vqvae(models / "vqvae.pt")
     audio_h5, images_h5 = Path(args.features) / "audio.h5", Path(args.features) / "images.h5"
     store = AudioStore(audio_h5, state_dict_sha256(vqvae.state_dict()))
+    ImageStore(images_h5).require_finite(list(manifest["id"]))  # NaN would score silently (agreement, Fréchet)
     audio_spec = store.spec
     codec = JukeboxCodec(vqvae, vqvae.sample_rate, audio_spec.rate)
 
