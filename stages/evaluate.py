@@ -30,7 +30,7 @@ from conchshell.evaluation.music.transcription import PianoTranscriber, Transcri
 from conchshell.evaluation.report import piano_roll_png, spectrogram_png, write_report
 from conchshell.evaluation.scores import evaluate_split, finite_or_none
 from conchshell.inference.pipeline import fold_weight_norm
-from conchshell.io import atomic_path, state_dict_sha256, write_json
+from conchshell.io import atomic_path, state_dict_sha256, sweep_folders, write_json
 from conchshell.models.jukebox.codec import JukeboxCodec
 
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of cached ground-truth / reconstruction transcriptions",
     )
     args = parser.parse_args(argv)
+    sweep_folders(args.out, Path(args.out) / paths.METRICS, Path(args.out) / paths.PLOTS)  # a killed run's temporaries
     cfg = load_config(args.params)
     torch.manual_seed(cfg.seed)
     prepared, models, out = Path(args.prepared), Path(args.models), Path(args.out)

@@ -24,7 +24,7 @@ from conchshell.artifacts.stores import PairDataset
 from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import file_sha256, save_torch, state_dict_sha256
+from conchshell.io import file_sha256, save_torch, state_dict_sha256, sweep_folders
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.training.gan import close_distributed, discard_checkpoint, init_distributed, train_gan
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
     parser.add_argument("--output", default=str(paths.GAN), help="output checkpoint (models/gan.pt)")
     args = parser.parse_args(argv)
+    sweep_folders(Path(args.output).parent, paths.GAN_CHECKPOINTS, paths.DVCLIVE)  # a killed run's temporaries
     cfg = load_config(args.params)
     env = init_distributed()
     try:

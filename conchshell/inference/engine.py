@@ -21,6 +21,7 @@ from conchshell.inference.runtime import (  # noqa: F401 (PREPACK_FROM re-export
     models_key,
     use_onnxruntime,
 )
+from conchshell.io import sweep_folders
 from conchshell.paths import gan_path
 
 
@@ -73,6 +74,7 @@ def load(
     if key is None:
         return load_eager()  # says which model file is missing
     folder = cache / key
+    sweep_folders(cache)  # a killed export's temporary bundle (hundreds of MB)
     with bundle_lock(folder):  # one exporter per bundle; a reader never sees it replaced under it
         problem = bundle_problem(folder, cache) if folder.is_dir() else None
         eager = None
