@@ -26,6 +26,7 @@ from pathlib import Path
 from conchshell import paths
 from conchshell.config import LEVELS, load_config
 from conchshell.errors import EXIT_USER_ERROR, ConchError, error_lines, report_errors
+from conchshell.io import sweep_folders
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +125,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return run_collection(args, seed, (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch))
     pictures = [Path(p) for p in args.pictures]
     targets = plan_outputs(pictures, Path(args.out), args.overwrite)  # before any model loads
+    sweep_folders(*sorted({t.parent for t in targets}))  # a killed run's temporaries
     settings = (args.models, args.level, args.device, i3d_checkpoint, i3d_seed, i3d_arch, args.backend)
     pipeline = engine.load(*settings, prepack=len(pictures) >= engine.PREPACK_FROM)
     postprocess = None

@@ -8,13 +8,14 @@ equal), so a key left out means what the repository's params.yaml says.
 A field's metadata may carry:
   choices  - the allowed values (`level: high | low | deep`)
   min      - the smallest allowed number (inclusive); `min_exclusive` for a strict bound
-  max      - the largest allowed number (inclusive)
+  max      - the largest allowed number (inclusive); `why` says what the bound protects (the machine's memory)
   exists   - the value, when not null, must name an existing file or folder
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,6 +39,18 @@ def _opt(default, **meta):
     return field(default=default, metadata=meta)
 
 
+# Upper bounds of sizes and counts: what one 128 GB machine holds, a ~1000-fold margin over the paper's values.
+#: Memory grows with the square of the picture side (the TCNN runs at full resolution: 30 G MACs at 224).
+_PICTURE = {"max": 1024, "why": "the TCNN runs at full resolution; memory grows with the side squared"}
+#: Clip length: every latent, G's Linear to the level's frame count and D grow with it.
+_SECONDS = {"max": 60.0, "why": "latents, G and D grow with the clip length"}
+_BATCH = {"max": 4096, "why": "one batch must fit in memory"}
+_STEPS = {"max": 10_000_000, "why": "a run longer than this is a typo"}
+_COUNT = {"max": 100_000, "why": "a larger count is a typo; the data and its features must fit on disk"}
+#: Width multiplier of G and D: parameters grow with its square (0.25 demo, 1 paper).
+_WIDTH = {"max": 4.0, "why": "G and D parameters grow with the width squared; 4 is 16x the paper's G"}
+
+
 def _opt_dict(default: dict, **meta):
     """A {name: number ≥ 0} mapping (λ's); a given mapping replaces the default whole."""
     return field(default_factory=lambda: dict(default), metadata={"min": 0, **meta})
@@ -47,18 +60,23 @@ def _positive(default, **meta):
     return field(default=default, metadata={"min_exclusive": 0, **meta})
 
 
+def _sized(default, bound: dict, **meta):
+    """A positive size or count with an upper bound (`bound`: max and why)."""
+    return field(default=default, metadata={"min_exclusive": 0, **bound, **meta})
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The `prepare` stage: where pictures and pieces come from and how they are shaped."""
 
     source: str = _opt("demo", choices=("demo", "bop"))
     bop_root: str = "data/raw"  # checked by the BOP reader, which names every missing file
-    pictures_per_category: int = _positive(25)
-    pieces_per_category: int = _positive(25)
+    pictures_per_category: int = _sized(25, _COUNT)
+    pieces_per_category: int = _sized(25, _COUNT)
     val_fraction: float = _opt(0.2, min_exclusive=0, max=0.5)
     sample_rate: int = _opt(PAPER.rate, choices=tuple(PESQ_MODES))
-    seconds: float = _positive(PAPER.seconds)
-    image_size: int = _opt(224, min=32)
+    seconds: float = _sized(PAPER.seconds, _SECONDS)
+    image_size: int = _opt(224, min=32, **_PICTURE)
 
     @property
     def audio(self) -> AudioSpec:
@@ -72,29 +90,29 @@ class VQVAEConfig:
 
     checkpoint: str | None = _opt(None, exists=True)
     preset: str = _opt("demo", choices=("demo", "jukebox-5b"))
-    sample_rate: int = _positive(PAPER.rate)
-    l_bins: int = _opt(256, min=2)
-    width: int = _positive(16)
-    depth: int = _positive(3)
-    steps: int = _opt(1350, min=0)
-    batch_size: int = _positive(4)
+    sample_rate: int = _sized(PAPER.rate, {"max": 192_000, "why": "no audio rate is higher"})
+    l_bins: int = _opt(256, min=2, max=32768, why="codes are stored as int16")
+    width: int = _sized(16, {"max": 256, "why": "VQ-VAE parameters grow with the width squared"})
+    depth: int = _sized(3, {"max": 64, "why": "VQ-VAE compute grows with the depth"})
+    steps: int = _opt(1350, min=0, **_STEPS)
+    batch_size: int = _sized(4, _BATCH)
     lr: float = _positive(1e-3)
     lr_schedule: str = _opt("cosine", choices=("cosine", "constant"))  # cosine: lr decays to 0 over `steps`
-    segment_seconds: float = _positive(0.512)
+    segment_seconds: float = _sized(0.512, _SECONDS)
     commit: float = _opt(0.02, min=0)
     spectral: float = _opt(0.25, min=0)
     l1: float = _opt(0.1, min=0)  # weight of the waveform L1 term
     mel: float = _opt(2.0, min=0)  # weight of the multi-resolution log-mel term (keeps the notes at the upper levels)
     loudness: float = _opt(1.0, min=0)  # weight of the log-RMS envelope term (keeps the level)
-    encode_batch_size: int = _positive(4)
+    encode_batch_size: int = _sized(4, _BATCH)
 
 
 @dataclass(frozen=True)
 class TCNNConfig:
     """Training of the TCNN picture classifier (TCNN-6 or TCNN-18, chosen by `image_encoder`)."""
 
-    epochs: int = _positive(30)
-    batch_size: int = _positive(16)
+    epochs: int = _sized(30, _COUNT)
+    batch_size: int = _sized(16, _BATCH)
     lr: float = _positive(1e-3)
     weight_decay: float = _opt(1e-4, min=0)
     augment: bool = True
@@ -106,7 +124,7 @@ class I3DConfig:
 
     arch: str = _opt("inception", choices=I3D_ARCHS)
     checkpoint: str | None = _opt(None, exists=True)
-    batch_size: int = _positive(2)
+    batch_size: int = _sized(2, _BATCH)
 
 
 @dataclass(frozen=True)
@@ -131,12 +149,12 @@ class GANConfig:
         None, min=0
     )  # G's and D's init and data order; null: the top-level seed (ablations vary it alone)
     size: str = _opt("demo", choices=("demo", "paper"))
-    width: float = _positive(0.25)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(700, min=0)
-    warmup_steps: int = _opt(600, min=0)  # the first steps train G alone on `warmup_lambdas` (no D)
+    width: float = _sized(0.25, _WIDTH)  # width multiplier of G and D in the demo size profile
+    steps: int = _opt(700, min=1, **_STEPS)  # ≥ 1: a run of 0 steps would save an untrained G
+    warmup_steps: int = _opt(600, min=0, **_STEPS)  # ≤ steps; the first steps train G alone on `warmup_lambdas` (no D)
     warmup_target: str = _opt("paired", choices=("nearest", "paired"))  # conchshell/training/targets.py
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
-    batch_size: int = _positive(4)
+    batch_size: int = _sized(4, _BATCH)
     warmup_lr_g: float | None = _opt(1e-3, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
     lr_g: float = _positive(1e-4)  # the paper: 1e-5
     lr_d: float = _positive(1e-4)  # the paper: 1e-5
@@ -150,12 +168,18 @@ class GANConfig:
     decoder_grad: bool = True  # the wave and mel terms send gradients into G through the decoder
     released_code: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # `profile: released-code`
     warmup_lambdas: dict[str, float] = _opt_dict({"latent": 5.0})  # G alone, no D (wave, mel: see losses.warmup_loss)
-    loss_window_seconds: float | None = _opt(1.0, min_exclusive=0)  # null: the whole clip
+    loss_window_seconds: float | None = _opt(1.0, min_exclusive=0, **_SECONDS)  # null: the whole clip
     checkpoint_every: int = _positive(50)
     log_every: int = _positive(10)
     sample_every: int = _positive(100)
-    num_workers: int = _opt(0, min=0)
+    num_workers: int = _opt(0, min=0, max=256, why="each worker is a process")
     deterministic: bool = False  # deterministic kernels: a resumed CUDA run bitwise equal (training/gan.py)
+
+    def problem(self) -> str | None:
+        """What is wrong across keys (`warmup_steps: must be <= steps ...`), or None."""
+        if self.warmup_steps > self.steps:
+            return f"warmup_steps: must be <= gan.steps ({self.steps}), got {self.warmup_steps}"
+        return None
 
     def objective(self) -> tuple[dict[str, float], bool]:
         """(λ per term, decoder_grad) of `profile`: `lambdas`/`decoder_grad`, or `released_code`'s."""
@@ -172,9 +196,9 @@ class GANConfig:
 class EvaluateConfig:
     """The `evaluate` stage: metrics, samples and report."""
 
-    samples: int = _opt(6, min=0)
-    judge_epochs: int = _positive(300)
-    batch_size: int = _positive(4)
+    samples: int = _opt(6, min=0, **_COUNT)
+    judge_epochs: int = _sized(300, _COUNT)
+    batch_size: int = _sized(4, _BATCH)
     max_clips_per_split: int | None = _opt(None, min_exclusive=0)  # null: every clip
 
 
@@ -250,7 +274,11 @@ def _build(cls: type, raw: Any, prefix: str, source: str):
             values[name] = _build(hint, raw[name], key + ".", source)
         else:
             values[name] = _check_value(key, raw[name], hint, f.metadata, source)
-    return cls(**values)
+    built = cls(**values)
+    problem = built.problem() if hasattr(built, "problem") else None
+    if problem:
+        raise ConchError(f"{source}: {prefix}{problem}")
+    return built
 
 
 def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: str) -> Any:
@@ -268,6 +296,8 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
     coerced = _coerce(value, base)
     if coerced is _BAD:
         raise fail(f"expected {_type_name(base)}{' or null' if optional else ''}, got {value!r}")
+    if isinstance(coerced, float) and not math.isfinite(coerced):
+        raise fail(f"must be a finite number, got {value!r}")  # NaN passes every bound comparison
     value = coerced
     choices = meta.get("choices")
     if choices is not None and value not in choices:
@@ -277,7 +307,8 @@ def _check_value(key: str, value: Any, hint: Any, meta: typing.Mapping, source: 
     if "min_exclusive" in meta and value <= meta["min_exclusive"]:
         raise fail(f"must be > {meta['min_exclusive']}, got {value}")
     if "max" in meta and value > meta["max"]:
-        raise fail(f"must be <= {meta['max']}, got {value}")
+        why = f" ({meta['why']})" if "why" in meta else ""
+        raise fail(f"must be <= {meta['max']}, got {value}{why}")
     if meta.get("exists") and not Path(value).exists():
         raise fail(f"{value} does not exist (give an existing path, or null)")
     return value

@@ -26,6 +26,7 @@ TMP_SUFFIX = ".tmp"
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _OURS = re.compile(r"^(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp$")  # ".<name>." + this
 _LEGACY = re.compile(r"^[a-z0-9_]{8}\.tmp$")  # tempfile.mkdtemp names of earlier versions
+_ANY_OURS = re.compile(r"^\..+\.(?P<rest>[0-9a-f]{8}-[0-9]+-[0-9a-f]{8}\.tmp)$")  # `temp_name` of any path
 
 
 @contextlib.contextmanager
@@ -91,6 +92,25 @@ def sweep_stale_temps(path: str | os.PathLike) -> list[Path]:
         if entry.name.startswith(prefix) and _is_stale(entry, entry.name[len(prefix) :]):
             _remove(entry)
             removed.append(entry)
+    return removed
+
+
+def sweep_folders(*folders: str | os.PathLike) -> list[Path]:
+    """Remove every dead writer's temporary (`temp_name`) directly in `folders`; returns what was removed.
+
+    Called at the start of each stage and of `generate`, in the folders it writes: a killed run's temporary
+    is otherwise swept only by the next write to the same path (`sweep_stale_temps`)."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(Path(folder).iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            ours = _ANY_OURS.match(entry.name)
+            if ours is not None and _is_stale(entry, ours["rest"]):
+                _remove(entry)
+                removed.append(entry)
     return removed
 
 

@@ -19,7 +19,7 @@ import torch
 
 from conchshell import paths
 from conchshell.artifacts.checkpoints import load_generator, load_vqvae
-from conchshell.artifacts.stores import AudioStore, PairDataset, unique_clips
+from conchshell.artifacts.stores import AudioStore, ImageStore, PairDataset, unique_clips
 from conchshell.audio.files import write_wav
 from conchshell.config import load_config
 from conchshell.data.images import read_picture
@@ -32,7 +32,7 @@ from conchshell.evaluation.music.transcription import PianoTranscriber, Transcri
 from conchshell.evaluation.report import piano_roll_png, spectrogram_png, write_report
 from conchshell.evaluation.scores import evaluate_split, finite_or_none
 from conchshell.inference.pipeline import fold_weight_norm
-from conchshell.io import atomic_path, state_dict_sha256, write_json
+from conchshell.io import atomic_path, state_dict_sha256, sweep_folders, write_json
 from conchshell.models.jukebox.codec import JukeboxCodec
 
 
@@ -149,10 +149,12 @@ def report(out, prepared, manifest, cfg, metrics, kept, music, rate, seconds, ta
 @report_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sweep_folders(args.out, Path(args.out) / paths.METRICS, Path(args.out) / paths.PLOTS)  # a killed run's temporaries
     cfg = load_config(args.params)
     torch.manual_seed(cfg.seed)
     prepared, out = Path(args.prepared), Path(args.out)
     manifest, names = read_manifest(prepared), categories(prepared)
+    ImageStore(Path(args.features) / "images.h5").require_finite(list(manifest["id"]))  # NaN would score silently
     generator, codec, store = load_models(cfg, Path(args.models), Path(args.features))
     rate, seconds = store.spec.rate, store.spec.seconds
     judge, metrics, real = judge_real(cfg, store, manifest, names)

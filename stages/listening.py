@@ -16,7 +16,7 @@ from conchshell import paths
 from conchshell.errors import ConchError, report_errors
 from conchshell.evaluation.listening.mos import figure_png, summarise, table
 from conchshell.evaluation.listening.ratings import read_ratings
-from conchshell.io import atomic_path, write_json
+from conchshell.io import atomic_path, sweep_folders, write_json
 from conchshell.web.trials import experiment_id
 
 RATINGS = Path("listening/ratings.sqlite")
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", default=str(paths.SAMPLES))
     parser.add_argument("--out", default=".", help="folder for metrics/ and plots/")
     args = parser.parse_args(argv)
+    sweep_folders(Path(args.out) / paths.METRICS, Path(args.out) / paths.PLOTS)  # a killed run's temporaries
     samples, out = Path(args.samples), Path(args.out)
     if not samples.is_dir():
         raise ConchError(f"{samples}: no samples (run `dvc repro evaluate`)")

@@ -23,7 +23,7 @@ from conchshell.data.bop import BopSource, problems_error
 from conchshell.data.demo import DemoSource
 from conchshell.data.manifest import MANIFEST_NAME, build_manifest, split_problems, write_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path
+from conchshell.io import atomic_path, sweep_folders
 
 
 def open_source(cfg: Config) -> DemoSource | BopSource:
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
     parser.add_argument("--out", default=str(paths.PREPARED), help="output folder (default data/prepared)")
     args = parser.parse_args(argv)
+    sweep_folders(Path(args.out).parent)  # a killed run's temporaries
     cfg = load_config(args.params)
     count = prepare(cfg, Path(args.out))
     print(f"prepare: {count} pictures from {cfg.data.source} → {args.out}", file=sys.stderr)

@@ -103,3 +103,67 @@ def test_info_shows_the_recorded_i3d_and_flags_another(models, tmp_path, capsys)
     assert cli.main(["info", "--models", str(models), "--features", str(tmp_path), "--params", str(params)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(str(models / "gan.pt")))
     assert "[stale: params build another I3D (i3d.checkpoint / seed); generate refuses it]" in line
+
+
+# issue 26.3: hyper-parameters that size memory or compute are bounded when a checkpoint loads
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("image_size", 100000, "image_size: 100000 is not an integer 32..1024"),
+        ("image_size", "224", "image_size: '224' is not an integer 32..1024"),
+        ("categories", ["c"] * 5000, "categories: expected a list of 1..1000 names"),
+        ("std", [0.25, 0.0, 0.25], "std: expected 3 finite numbers > 0"),
+        ("mean", [float("nan")] * 3, "mean: expected 3 finite numbers"),
+    ],
+)
+def test_tcnn_hyper_parameters_are_bounded(models, key, value, expected):
+    ckpt = torch.load(models / "tcnn.pt", weights_only=True)
+    save_torch({**ckpt, key: value}, models / "tcnn.pt")
+    with pytest.raises(ConchError) as err:
+        load_tcnn(models / "tcnn.pt")
+    assert str(err.value) == f"{models / 'tcnn.pt'}: {expected}"
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("frames", 10**9, "generator_config.frames: 1000000000 is not an integer 1..200000"),
+        ("channels", [10**6, 8, 4, 2], "generator_config.channels: [1000000, 8, 4, 2] is not a list of 1..16"),
+        ("kernel", -3, "generator_config.kernel: -3 is not an integer 1..1024"),
+        ("out_scale", float("inf"), "generator_config.out_scale: inf is not a number in (0, 1e+06]"),
+    ],
+)
+def test_generator_config_is_bounded(models, key, value, expected):
+    ckpt = torch.load(models / "gan.pt", weights_only=True)
+    save_torch({**ckpt, "generator_config": {**ckpt["generator_config"], key: value}}, models / "gan.pt")
+    with pytest.raises(ConchError) as err:
+        load_generator(models / "gan.pt")
+    assert str(err.value).startswith(f"{models / 'gan.pt'}: {expected}")
+
+
+def test_a_generator_config_its_weights_do_not_fill_is_refused_before_allocating(models):
+    """In bounds, but 64x the weights' width: refused by the meta-device shape check, not built (GBs)."""
+    ckpt = torch.load(models / "gan.pt", weights_only=True)
+    config = {**ckpt["generator_config"], "channels": [8000, 8000, 8000, 8000], "mid_frames": 200000}
+    save_torch({**ckpt, "generator_config": config}, models / "gan.pt")
+    with pytest.raises(ConchError, match=r"gan.pt: generator weights do not match: .* has shape"):
+        load_generator(models / "gan.pt")
+
+
+def test_generate_with_a_huge_tcnn_image_size_is_one_line(models, tmp_path, capsys):
+    """The issue's case: image_size 100000 made the export allocate 30 GB and end in a MemoryError traceback."""
+    from PIL import Image
+
+    ckpt = torch.load(models / "tcnn.pt", weights_only=True)
+    save_torch({**ckpt, "image_size": 100000}, models / "tcnn.pt")
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(picture)
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 0\n")
+    status = cli.main(
+        ["generate", str(picture), "-o", str(tmp_path / "out"), "--models", str(models), "--params", str(params)]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"{models / 'tcnn.pt'}: image_size: 100000 is not an integer 32..1024" in err
+    assert not (tmp_path / "out" / "p.wav").exists()

@@ -28,7 +28,7 @@ def test_missing_sections_fall_back_to_defaults():
 
 def test_overrides_use_dotted_keys(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("level: high\ngan:\n  steps: 5\n")
+    path.write_text("level: high\ngan:\n  steps: 5\n  warmup_steps: 2\n")
     cfg = load_config(path, overrides={"level": "low", "gan.batch_size": 2})
     assert (cfg.level, cfg.gan.steps, cfg.gan.batch_size) == ("low", 5, 2)
 
@@ -68,3 +68,67 @@ def test_bad_yaml_and_missing_file(tmp_path):
     bad.write_text(textwrap.dedent("level: high\ngan: [unclosed\n"))
     with pytest.raises(ConchError, match=r"not valid YAML \(line"):
         load_config(bad)
+
+
+# issue 26: non-numbers and absurd sizes are refused with one line naming the key (and why, for a bound)
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("data:\n  val_fraction: .nan\n", "data.val_fraction: must be a finite number, got nan"),
+        ("gan:\n  lr_g: .nan\n", "gan.lr_g: must be a finite number, got nan"),
+        ("gan:\n  lambdas:\n    mel: .nan\n", "gan.lambdas.mel: must be a finite number, got nan"),
+        ("gan:\n  beta1: .nan\n", "gan.beta1: must be a finite number"),
+        ("gan:\n  out_scale: -.inf\n", "gan.out_scale: must be a finite number, got -inf"),
+        ("gan:\n  lr_d: 'nan'\n", "gan.lr_d: must be a finite number, got 'nan'"),
+        ("data:\n  seconds: .inf\n", "data.seconds: must be a finite number, got inf"),
+        ("data:\n  seconds: 3600\n", "data.seconds: must be <= 60.0, got 3600.0 (latents, G and D grow"),
+        ("data:\n  image_size: 200000\n", "data.image_size: must be <= 1024, got 200000 (the TCNN runs at full"),
+        ("gan:\n  width: 100000\n", "gan.width: must be <= 4.0, got 100000.0 (G and D parameters grow"),
+        ("gan:\n  batch_size: 100000\n", "gan.batch_size: must be <= 4096, got 100000 (one batch must fit"),
+        ("vqvae:\n  l_bins: 40000\n", "vqvae.l_bins: must be <= 32768, got 40000 (codes are stored as int16)"),
+        ("gan:\n  steps: 0\n  warmup_steps: 0\n", "gan.steps: must be >= 1, got 0"),
+        ("gan:\n  steps: 20\n  warmup_steps: 30\n", "gan.warmup_steps: must be <= gan.steps (20), got 30"),
+        ("gan:\n  steps: 30\n", "gan.warmup_steps: must be <= gan.steps (30), got 800"),
+    ],
+)
+def test_strict_params_refuse_non_finite_and_absurd_values(tmp_path, text, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConchError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message == f"{path}: {expected}" or message.startswith(f"{path}: {expected}")
+    assert "\n" not in message
+
+
+def test_every_float_field_refuses_nan():
+    """Every float (and λ) key of Config refuses NaN: no bound comparison can let it through."""
+    import dataclasses
+
+    from conchshell.config import _strip_optional
+
+    def floats(cls, prefix=""):
+        hints = __import__("typing").get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = _strip_optional(hints[f.name])
+            if dataclasses.is_dataclass(hint):
+                yield from floats(hint, f"{prefix}{f.name}.")
+            elif hint is float:
+                yield prefix + f.name
+
+    keys = list(floats(Config))
+    assert len(keys) > 20
+    for key in keys:
+        raw: dict = {}
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = float("nan")
+        with pytest.raises(ConchError, match=f"{key}: must be a finite number"):
+            from_dict(raw)
+
+
+def test_bounds_at_their_limit_are_accepted():
+    cfg = from_dict({"data": {"image_size": 1024, "seconds": 60}, "gan": {"steps": 1, "warmup_steps": 1}})
+    assert (cfg.data.image_size, cfg.data.seconds, cfg.gan.steps, cfg.gan.warmup_steps) == (1024, 60.0, 1, 1)

@@ -257,3 +257,38 @@ def test_evaluate_stage_writes_metrics_plots_samples_and_report(tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("<audio") == 6 and "val.pesq" not in page and "category_agreement" in page
     assert page.count('alt="piano roll"') == 2 and "Music scores per category (val)" in page
+
+
+def test_evaluate_stops_naming_the_pictures_whose_features_are_not_finite(tmp_path, capsys):
+    """Issue 26.4: NaN in the val pictures' cached S-T features scored silently (agreement 0.33, Fréchet 221)."""
+    import importlib.util
+    from pathlib import Path
+
+    import h5py
+
+    spec = importlib.util.spec_from_file_location("evaluate_stage", Path(__file__).parents[1] / "stages/evaluate.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    params, _ = make_pipeline_outputs(tmp_path)
+    images_h5 = tmp_path / "data/features/images.h5"
+    with h5py.File(images_h5, "r+") as f:
+        ids = [s.decode() for s in f["ids"][()]]
+        for row in (ids.index("beach_004"), ids.index("forest_005")):  # val pictures
+            f["st_features"][row, 3, 1] = np.nan
+    out = tmp_path / "out"
+    argv = [
+        "--params",
+        str(params),
+        "--prepared",
+        str(tmp_path / "data/prepared"),
+        "--models",
+        str(tmp_path / "models"),
+    ]
+    status = stage.main([*argv, "--features", str(tmp_path / "data/features"), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert err == (
+        f"error: {images_h5}: S-T features of 2 pictures are not finite (NaN or inf): beach_004, forest_005; "
+        "re-run encode_images (`dvc repro -f encode_images`)"
+    )
+    assert not (out / "metrics/eval.json").exists()

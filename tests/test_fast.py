@@ -66,8 +66,8 @@ def test_onnxruntime_matches_eager_for_any_batch_and_caches_one_bundle(pipeline,
     assert close(one_wave, wave[1:2]) and one_label.tolist() == label[1:2].tolist()
     (bundle,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     optimised = f"opt-{runtime.cpu_fingerprint()}"  # written by the first session on this CPU
-    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", optimised, "pipeline.onnx"]
-    assert sorted(p.name for p in (bundle / optimised).iterdir()) == ["pipeline.data", "pipeline.onnx"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["files.json", "meta.json", optimised, "pipeline.onnx"]
+    assert sorted(p.name for p in (bundle / optimised).iterdir()) == ["files.json", "pipeline.data", "pipeline.onnx"]
     assert (bundle / optimised / "pipeline.data").stat().st_size > (bundle / optimised / "pipeline.onnx").stat().st_size
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["level"] == pipeline.level and meta["audio_rate"] == pipeline.sample_rate
@@ -187,18 +187,21 @@ def test_export_failure_falls_back_to_eager(models, tmp_path, monkeypatch, capsy
 
 
 @needs_ort
-def test_damaged_bundle_falls_back_to_eager(models, tmp_path, capsys):
+def test_a_bundle_without_its_record_is_rebuilt(models, tmp_path, capsys):
     key = runtime.models_key(models, None, None, 0, "inception", tmp_path)
     (tmp_path / key).mkdir()
     (tmp_path / key / "pipeline.onnx").write_bytes(b"not a graph")
     (tmp_path / key / "meta.json").write_text(
         json.dumps({"level": "high", "categories": ["a"], "image_size": 224, "sample_rate": 16000, "num_samples": 16})
     )
-    assert isinstance(engine.load(models, cache_dir=tmp_path), Pipeline)
-    assert "runs in PyTorch" in capsys.readouterr().err
+    assert isinstance(engine.load(models, cache_dir=tmp_path), runtime.OrtPipeline)
+    err = capsys.readouterr().err
+    assert f"note: the ONNX bundle {key} failed its check (files.json missing or unreadable); rebuilding it" in err
+    assert "runs in PyTorch" not in err
 
 
 def test_file_hashes_are_computed_once_per_file_state(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "RACY_NS", -(10**12))  # trust a hash taken right after the write (see below)
     calls = []
     real = runtime.file_sha256
     monkeypatch.setattr(runtime, "file_sha256", lambda p: calls.append(p) or real(p))
@@ -224,3 +227,110 @@ def test_models_key_follows_the_models_and_the_i3d_settings(models, tmp_path):
 def test_unknown_backend_is_refused(pipeline):
     with pytest.raises(ValueError, match="auto | onnxruntime | eager"):
         FastPipeline(pipeline, "tensorrt")
+
+
+# -- issue 26.2: the bundle cache is verified, rebuilt when it fails, and keyed by content -----------------
+def test_a_file_changed_within_the_clock_tick_of_its_hash_is_hashed_again(tmp_path, monkeypatch):
+    """Racy entries: a hash taken within RACY_NS of the file's change is not trusted on the next lookup."""
+    calls = []
+    real = runtime.file_sha256
+    monkeypatch.setattr(runtime, "file_sha256", lambda p: calls.append(p) or real(p))
+    f = tmp_path / "gan.pt"
+    f.write_bytes(b"a" * 100)
+    cache = runtime.HashCache(tmp_path / "h.json")
+    first = cache.sha256(f)
+    with open(f, "r+b") as out:  # same size, same inode, maybe the same timestamp tick
+        out.write(b"b" * 10)
+    assert cache.sha256(f) != first and len(calls) == 2
+
+
+def test_a_model_replaced_in_place_with_its_mtime_restored_gets_a_new_key(models, tmp_path):
+    """cp -p / rsync --inplace -t: same size, inode and mtime; only the ctime tells. The stale bundle is not used."""
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    gan = copy / "gan.pt"
+    before = runtime.models_key(copy, None, None, 0, "inception", tmp_path / "cache")
+    st = gan.stat()
+    data = bytearray(gan.read_bytes())
+    middle = len(data) // 2  # inside the stored tensors: other weights, the same size
+    data[middle : middle + 4096] = bytes(b ^ 0x55 for b in data[middle : middle + 4096])
+    with open(gan, "r+b") as out:  # rsync --inplace: the same inode
+        out.write(data)
+    os.utime(gan, ns=(st.st_atime_ns, st.st_mtime_ns))  # -t / cp -p: the old mtime
+    assert (gan.stat().st_ino, gan.stat().st_size, gan.stat().st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    after = runtime.models_key(copy, None, None, 0, "inception", tmp_path / "cache")
+    assert after != before
+
+
+def corrupt(path: Path, size: int = 65536) -> None:
+    """Zero `size` bytes (or half the file) in the middle of `path`, in place: same size, same inode."""
+    n = min(size, path.stat().st_size // 2)
+    with open(path, "r+b") as out:
+        out.seek((path.stat().st_size - n) // 2)
+        out.write(bytes(n))
+
+
+@needs_ort
+@pytest.mark.parametrize("damage", ["zeroed graph", "zeroed optimised weights", "truncated graph"])
+def test_a_damaged_bundle_is_rebuilt_and_gives_the_eager_music(models, pipeline, tmp_path, capsys, damage):
+    """The issue's cases: 64 KB of the weights zeroed gave music 0.22 off eager, silently; a truncated bundle
+    fell back to PyTorch on every run. Now: one line saying what was rebuilt, then the same music as eager."""
+    x = pictures(2)
+    eager_wave, eager_label = pipeline.run(x)
+    engine.load(models, cache_dir=tmp_path, prepack=False)  # exports, and writes opt-<cpu>/
+    (bundle,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    optimised = bundle / f"opt-{runtime.cpu_fingerprint()}"
+    capsys.readouterr()
+    if damage == "zeroed graph":
+        corrupt(bundle / "pipeline.onnx")
+        expected = f"note: the ONNX bundle {bundle.name} failed its check (pipeline.onnx: sha256 differs"
+    elif damage == "zeroed optimised weights":
+        corrupt(optimised / "pipeline.data")
+        expected = f"note: {optimised} failed its check (pipeline.data: sha256 differs"
+    else:
+        size = (bundle / "pipeline.onnx").stat().st_size
+        os.truncate(bundle / "pipeline.onnx", size // 3)
+        expected = (
+            f"note: the ONNX bundle {bundle.name} failed its check (pipeline.onnx has {size // 3} bytes, not {size})"
+        )
+    loaded = engine.load(models, cache_dir=tmp_path, prepack=False)
+    err = capsys.readouterr().err
+    assert isinstance(loaded, runtime.OrtPipeline)
+    assert expected in err and "runs in PyTorch" not in err
+    wave, label = loaded.run(x)
+    assert close(wave, eager_wave) and np.array_equal(label, eager_label)
+    again = engine.load(models, cache_dir=tmp_path, prepack=False)  # rebuilt: the next run is quiet and fast
+    assert capsys.readouterr().err == "" and isinstance(again, runtime.OrtPipeline)
+    assert runtime.bundle_problem(bundle, tmp_path) is None and runtime.bundle_problem(optimised, tmp_path) is None
+
+
+CONCURRENT = """
+import sys, json
+from conchshell.inference import engine, runtime
+loaded = engine.load(sys.argv[1], cache_dir=sys.argv[2], prepack=False)
+print(json.dumps(type(loaded).__name__))
+"""
+
+
+@needs_ort
+def test_concurrent_exports_are_safe(models, tmp_path):
+    """Four processes load the same new models at once: one exports, none falls back (was: 'SystemError : 2')."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cache = tmp_path / "cache"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(models), str(cache)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [run.communicate(timeout=300) for run in runs]
+    for run, (out, err) in zip(runs, outs):
+        assert run.returncode == 0 and out.strip().splitlines()[-1] == '"OrtPipeline"', err
+        assert "runs in PyTorch" not in err and "failed its check" not in err
+    assert sum("exporting the models" in err for _, err in outs) == 1
+    (bundle,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert runtime.bundle_problem(bundle, cache) is None and not list(cache.glob(".*.tmp"))

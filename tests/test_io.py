@@ -1,5 +1,6 @@
 """Atomic outputs and safe checkpoint loading."""
 
+import os
 import pickle
 import signal
 import subprocess
@@ -153,3 +154,26 @@ def test_temporary_names_are_git_ignored():
     if proc.returncode == 128:
         pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
     assert proc.stdout.split() == names
+
+
+def test_sweep_folders_removes_dead_writers_temporaries_only(tmp_path):
+    """Issue 26.1: a stage or generate sweeps its output folders at start (a kill -9 leaves `.x.<host>-<pid>-<r>.tmp`)."""
+    import subprocess
+    import sys
+
+    from conchshell.io import sweep_folders, temp_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale_file = tmp_path / temp_name(tmp_path / "audio.h5").name.replace(f"-{os.getpid()}-", f"-{pid}-")
+    stale_dir = tmp_path / temp_name(tmp_path / "samples").name.replace(f"-{os.getpid()}-", f"-{pid}-")
+    stale_file.write_bytes(b"half an HDF5 file")
+    stale_dir.mkdir()
+    (stale_dir / "a.wav").write_bytes(b"x")
+    live = temp_name(tmp_path / "eval.json")  # this process: still writing
+    live.write_text("{")
+    kept = [tmp_path / "audio.h5", tmp_path / ".gitignore", tmp_path / ".notes.tmp"]
+    for path in kept:
+        path.write_text("mine")
+    assert sorted(sweep_folders(tmp_path, tmp_path / "missing")) == sorted([stale_file, stale_dir])
+    assert sorted(tmp_path.iterdir()) == sorted([live, *kept])

@@ -139,3 +139,27 @@ def test_pair_dataset_aligns_pictures_with_their_clips(stores):
     assert len(val) == 2 and torch.equal(val[0]["audio"], torch.from_numpy(audio[2]))
     batch = next(iter(torch.utils.data.DataLoader(val, batch_size=2)))
     assert batch["latent"].shape == (2, EMB, FRAMES[2]) and batch["codes"].shape == (2, FRAMES[2])
+
+
+def test_non_finite_features_are_refused_when_written_and_when_read(tmp_path):
+    """Issue 26.4: the store refuses NaN / inf on write (nothing written) and on read (naming the picture)."""
+    path = tmp_path / "images.h5"
+    st = np.ones((3, 8, 2), np.float32)
+    st[1, 4, 0] = np.inf
+    args = (np.zeros(3, np.int64), np.full((3, 2), 0.5, np.float32), {"image_encoder": "tcnn6"})
+    with pytest.raises(ConchError) as err:
+        write_image_store(path, ["p0", "p1", "p2"], st, *args)
+    assert str(err.value) == f"{path}: st_features of p1 is not finite (NaN or inf); nothing written"
+    assert list(tmp_path.iterdir()) == []
+
+    write_image_store(path, ["p0", "p1", "p2"], np.ones((3, 8, 2), np.float32), *args)
+    with h5py.File(path, "r+") as f:
+        f["st_features"][2, 0, 1] = np.nan
+        f["probs"][0, 1] = np.nan
+    store = ImageStore(path)
+    assert store.st_features(1).shape == (8, 2)
+    with pytest.raises(ConchError, match=r"images.h5: st_features of p2 is not finite \(NaN or inf\); re-run"):
+        store.st_features(2)
+    assert store.non_finite() == ["p0", "p2"] and store.non_finite(["p1", "p2"]) == ["p2"]
+    with pytest.raises(ConchError, match=r"S-T features of 2 pictures are not finite \(NaN or inf\): p0, p2;"):
+        store.require_finite()

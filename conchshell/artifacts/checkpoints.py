@@ -13,10 +13,14 @@ the I3D's identity. Inference (generate, fast, evaluate, serve) loads through he
                      it in images.h5, train_gan copies it into gan.pt, `load_pipeline` checks it (`check_i3d`).
 
 Every loader reads with torch.load(weights_only=True) and turns a bad file into one ConchError line.
+Every hyper-parameter that sizes memory or compute (image_size, the number of categories, each
+generator_config entry) is bounded before anything is built (`TCNN_RULES`, `GENERATOR_RULES`), and G is
+built on the `meta` device and its shapes compared with the file's first: one line naming the file and the key.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -24,7 +28,7 @@ import torch
 
 from conchshell.artifacts.jukebox import load_vqvae, save_vqvae
 from conchshell.errors import ConchError
-from conchshell.io import file_sha256, load_torch, save_torch
+from conchshell.io import check_state_dict, file_sha256, load_torch, save_torch
 from conchshell.models.generator import Generator, build_generator
 from conchshell.models.i3d import I3DFeatures
 from conchshell.models.tcnn import ARCHS, TCNN
@@ -48,6 +52,57 @@ TCNN_KEYS = ("arch", "model", "mean", "std", "categories", "image_size")
 #: Inception-I3D (the default, 1024 channels), when the only I3D was the ResNet-50 one (2048 channels).
 LEGACY_ST_CHANNELS = 2048
 GAN_KEYS = ("level", "generator", "generator_config", "categories", "config", "step")
+
+
+def _int(lo: int, hi: int):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi), f"an integer {lo}..{hi}"
+
+
+def _ints(lo: int, hi: int, most: int = 16):
+    ok = _int(lo, hi)[0]
+    check = lambda v: isinstance(v, (list, tuple)) and 0 < len(v) <= most and all(ok(x) for x in v)  # noqa: E731
+    return check, f"a list of 1..{most} integers {lo}..{hi}"
+
+
+def _number(lo: float, hi: float):
+    ok = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo < v <= hi  # noqa: E731
+    return ok, f"a number in ({lo:g}, {hi:g}]"
+
+
+#: Bounds of the values that size memory or compute, with a wide margin over the paper's models (224-pixel
+#: pictures, 6 categories; G-Deep: 16 k frames, channels ≤ 1024). params.yaml's own bounds are tighter.
+MAX_CATEGORIES = 1000
+TCNN_RULES = {"image_size": _int(32, 1024)}
+GENERATOR_RULES = {
+    "frames": _int(1, 200_000),  # 60 s at hop 8 and 16 kHz is 120 k
+    "in_channels": _int(1, 8192),
+    "num_classes": _int(1, MAX_CATEGORIES),
+    "embed_dim": _int(1, 4096),
+    "channels": _ints(1, 8192),
+    "ratios": _ints(1, 64),
+    "mid_frames": _int(1, 200_000),
+    "kernel": _int(1, 1024),
+    "pre_kernel": _int(1, 1024),
+    "latent_dim": _int(1, 4096),
+    "dilations": _ints(1, 4096),
+    "out_scale": _number(0, 1e6),
+}
+
+
+def check_rules(values: dict, rules: dict, path: str | os.PathLike, where: str) -> None:
+    """One-line ConchError `<path>: <where><key>: <value> is not <allowed>` for the first value out of bounds.
+
+    Keys absent from `values` are skipped (their defaults are in bounds)."""
+    for key, (ok, allowed) in rules.items():
+        if key in values and not ok(values[key]):
+            shown = repr(values[key])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise ConchError(f"{path}: {where}{key}: {shown} is not {allowed}")
+
+
+def _check_categories(categories, path: str | os.PathLike) -> None:
+    if not isinstance(categories, (list, tuple)) or not 1 <= len(categories) <= MAX_CATEGORIES:
+        raise ConchError(f"{path}: categories: expected a list of 1..{MAX_CATEGORIES} names")
 
 
 # -- TCNN ------------------------------------------------------------------------------------------------
@@ -85,6 +140,11 @@ def load_tcnn(path: str | os.PathLike) -> TCNNCheckpoint:
         raise ConchError(f"{path}: not a TCNN checkpoint (missing {', '.join(missing)}); re-run train_tcnn")
     if ckpt["arch"] not in ARCHS:
         raise ConchError(f"{path}: unknown TCNN arch {ckpt['arch']!r}")
+    check_rules(ckpt, TCNN_RULES, path, "")
+    _check_categories(ckpt["categories"], path)
+    for key in ("mean", "std"):
+        if not _three_finite(ckpt[key], positive=key == "std"):
+            raise ConchError(f"{path}: {key}: expected 3 finite numbers{' > 0' if key == 'std' else ''}")
     model = TCNN(ckpt["arch"], len(ckpt["categories"]))
     try:
         model.load_state_dict(ckpt["model"])
@@ -94,6 +154,14 @@ def load_tcnn(path: str | os.PathLike) -> TCNNCheckpoint:
     mean = torch.tensor(ckpt["mean"], dtype=torch.float32)
     std = torch.tensor(ckpt["std"], dtype=torch.float32)
     return TCNNCheckpoint(model, mean, std, list(ckpt["categories"]), int(ckpt["image_size"]))
+
+
+def _three_finite(values, positive: bool) -> bool:
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return len(numbers) == 3 and all(math.isfinite(v) and (v > 0 or not positive) for v in numbers)
 
 
 # -- GAN generator ---------------------------------------------------------------------------------------
@@ -120,8 +188,16 @@ def load_generator(path: str | os.PathLike) -> GANCheckpoint:
     missing = [k for k in GAN_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(GAN_KEYS)
     if missing:
         raise ConchError(f"{path}: not a ConchShell GAN checkpoint (no `{missing[0]}`); re-run train_gan")
+    config = ckpt["generator_config"]
+    if not isinstance(config, dict) or not isinstance(ckpt["generator"], dict):
+        raise ConchError(f"{path}: generator_config and generator must be mappings; re-run train_gan")
+    check_rules(config, GENERATOR_RULES, path, "generator_config.")
+    _check_categories(ckpt["categories"], path)
     try:
-        g = build_generator(dict(ckpt["generator_config"]))
+        with torch.device("meta"):  # shapes first, no memory: a config the weights do not fill stops here
+            skeleton = build_generator(dict(config))
+        check_state_dict(skeleton.state_dict(), ckpt["generator"], path, "generator weights do not match")
+        g = build_generator(dict(config))
         g.load_state_dict(ckpt["generator"])
     except (TypeError, RuntimeError, ValueError) as err:
         raise ConchError(

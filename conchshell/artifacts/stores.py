@@ -6,6 +6,8 @@ hop_lengths, vqvae_sha256, l_bins, emb_width. images.h5: `ids` [N] (picture ids)
 Inception-I3D, 2048 for r50), `pred_label` int64
 [N], `probs` float32 [N, C], attrs image_encoder, tcnn_sha256, i3d_sha256, i3d_pretrained, categories.
 Readers open the file lazily (per process, so DataLoader workers each get their own handle).
+Features are finite: a writer refuses NaN or inf (nothing is written), a reader refuses a row holding them,
+naming the clip or picture, and `ImageStore.non_finite` lists every such picture at once (evaluate's check).
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ class StoreWriter:
         return self
 
     def write(self, name: str, start: int, values: np.ndarray) -> None:
-        """Write rows start .. start+len(values) of dataset `name`."""
+        """Write rows start .. start+len(values) of dataset `name`; ConchError naming the rows holding NaN or inf."""
+        bad = _non_finite_rows(values)
+        if bad:
+            ids = ", ".join(self.ids[start + k] for k in bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+            raise ConchError(f"{self.path}: {name} of {ids} is not finite (NaN or inf); nothing written")
         self.file[name][start : start + len(values)] = values
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -143,6 +149,14 @@ def write_image_store(
         out.write("probs", 0, probs.astype(np.float32))
 
 
+def _non_finite_rows(values: np.ndarray) -> list[int]:
+    """Indexes of the rows [N, ...] of a float array holding NaN or inf (none for integer arrays)."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating) or values.ndim == 0:
+        return []
+    return np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).tolist()
+
+
 # -- reading ------------------------------------------------------------------------------------
 class _LazyH5:
     """An h5py file opened on first use in each process; `ids` and `attrs` are read once at construction."""
@@ -181,6 +195,14 @@ class _LazyH5:
             return self._index[item_id]
         except KeyError:
             raise ConchError(f"{self.path}: no entry for {item_id!r} (re-run the stage that writes it)") from None
+
+    def finite(self, values: np.ndarray, name: str, i: int) -> np.ndarray:
+        """`values` (row i of dataset `name`); ConchError naming the item when it holds NaN or inf."""
+        if not np.isfinite(values).all():
+            raise ConchError(
+                f"{self.path}: {name} of {self.ids[i]} is not finite (NaN or inf); re-run the stage that writes it"
+            )
+        return values
 
     def close(self) -> None:
         if self._file is not None:
@@ -223,11 +245,11 @@ class AudioStore(_LazyH5):
 
     def latent(self, i: int, level: int) -> np.ndarray:
         """float32 [emb, T_L]."""
-        return self.file[f"latents/{level}"][i].astype(np.float32)
+        return self.finite(self.file[f"latents/{level}"][i].astype(np.float32), f"latents/{level}", i)
 
     def audio(self, i: int) -> np.ndarray:
         """float32 [T]."""
-        return self.file["audio"][i].astype(np.float32)
+        return self.finite(self.file["audio"][i].astype(np.float32), "audio", i)
 
 
 class ImageStore(_LazyH5):
@@ -238,7 +260,26 @@ class ImageStore(_LazyH5):
 
     def st_features(self, i: int) -> np.ndarray:
         """float32 [C_st, T']."""
-        return self.file["st_features"][i].astype(np.float32)
+        return self.finite(self.file["st_features"][i].astype(np.float32), "st_features", i)
+
+    def non_finite(self, ids: list[str] | None = None) -> list[str]:
+        """The pictures (of `ids`, default all) whose S-T features or probabilities hold NaN or inf."""
+        wanted = set(range(len(self))) if ids is None else {self.index_of(i) for i in ids}
+        bad: set[int] = set()
+        for start in range(0, len(self), 256):  # [256, C_st, T'] float32 at a time
+            for name in ("st_features", "probs"):
+                bad.update(start + k for k in _non_finite_rows(self.file[name][start : start + 256]))
+        return [self.ids[r] for r in sorted(bad & wanted)]
+
+    def require_finite(self, ids: list[str] | None = None) -> None:
+        """One ConchError line naming every picture (of `ids`) whose features hold NaN or inf."""
+        bad = self.non_finite(ids)
+        if bad:
+            shown = ", ".join(bad[:10]) + (f" (+{len(bad) - 10} more)" if len(bad) > 10 else "")
+            raise ConchError(
+                f"{self.path}: S-T features of {len(bad)} picture{'s' * (len(bad) > 1)} are not finite (NaN or inf): "
+                f"{shown}; re-run encode_images (`dvc repro -f encode_images`)"
+            )
 
     def pred_label(self, i: int) -> int:
         return int(self.file["pred_label"][i])

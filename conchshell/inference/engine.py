@@ -13,13 +13,15 @@ from conchshell.errors import ConchError
 from conchshell.inference.runtime import (  # noqa: F401 (PREPACK_FROM re-exported: the engine's callers size by it)
     PREPACK_FROM,
     OrtPipeline,
+    bundle_lock,
+    bundle_problem,
     default_cache_dir,
     fallback_note,
-    find_bundle,
     mark_used,
     models_key,
     use_onnxruntime,
 )
+from conchshell.io import sweep_folders
 from conchshell.paths import gan_path
 
 
@@ -52,7 +54,8 @@ def load(
     """The pipeline `conchshell generate` runs: OrtPipeline from the models' bundle (exported first when missing),
     else — backend eager, a CUDA device, ONNX Runtime missing or failing — the eager `Pipeline`.
 
-    With the bundle present nothing imports torch. Model errors are ConchErrors either way (the export loads
+    The bundle is verified first (`runtime.bundle_problem`: sizes, and sha256 through the hash cache); one that
+    fails is rebuilt, with a note. With a verified bundle present nothing imports torch. Model errors are ConchErrors either way (the export loads
     the models through `conchshell.inference.pipeline.load_pipeline`, which checks them). `prepack`: as `OrtPipeline`'s
     (a long-lived server keeps it; a command for fewer than PREPACK_FROM pictures starts faster without).
     """
@@ -68,18 +71,25 @@ def load(
         return load_eager()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = models_key(models_dir, level, i3d_checkpoint, i3d_seed, i3d_arch, cache)
-    folder = find_bundle(cache, key)
-    eager = None
-    if folder is None:
-        eager = load_eager()  # says which model file is missing or wrong
-        folder = _export(eager, cache / str(key))
-        if folder is None:
-            return eager
-    try:
-        pipeline = OrtPipeline(folder, prepack=prepack)
-    except Exception as err:  # noqa: BLE001 - a damaged bundle or a runtime failure: run eagerly instead
-        fallback_note("the pipeline", err)
-        return eager or load_eager()
+    if key is None:
+        return load_eager()  # says which model file is missing
+    folder = cache / key
+    sweep_folders(cache)  # a killed export's temporary bundle (hundreds of MB)
+    with bundle_lock(folder):  # one exporter per bundle; a reader never sees it replaced under it
+        problem = bundle_problem(folder, cache) if folder.is_dir() else None
+        eager = None
+        if problem is not None or not folder.is_dir():
+            eager = load_eager()  # says which model file is wrong
+            note = "exporting the models for ONNX Runtime, once"
+            if problem is not None:
+                note = f"the ONNX bundle {folder.name} failed its check ({problem}); rebuilding it"
+            if _export(eager, folder, note) is None:
+                return eager
+        try:
+            pipeline = OrtPipeline(folder, prepack=prepack)
+        except Exception as err:  # noqa: BLE001 - a runtime failure on a verified bundle: run eagerly instead
+            fallback_note("the pipeline", err, folder)
+            return eager or load_eager()
     mark_used(folder)
     if level is not None and pipeline.level != level:
         path = gan_path(models_dir, level)
@@ -90,11 +100,12 @@ def load(
     return pipeline
 
 
-def _export(eager, folder: Path) -> Path | None:
-    """Export `eager` to `folder` (minutes, once per set of models); None, with a note, when it fails."""
+def _export(eager, folder: Path, note: str) -> Path | None:
+    """Export `eager` to `folder` (seconds, once per set of models) after the stderr `note`; None, with a note,
+    when it fails."""
     from conchshell.inference.export import export_bundle  # torch: only when a bundle must be made
 
-    print(f"note: exporting the models for ONNX Runtime, once (cached in {folder.parent})", file=sys.stderr)
+    print(f"note: {note} (cached in {folder.parent})", file=sys.stderr)
     try:
         return export_bundle(eager, folder)
     except Exception as err:  # noqa: BLE001 - any exporter failure: run eagerly instead

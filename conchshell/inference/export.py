@@ -34,10 +34,12 @@ from conchshell.inference.runtime import (
     BundleMeta,
     OrtPipeline,
     bundle_key,
+    bundle_lock,
     default_cache_dir,
     fallback_note,
     find_bundle,
     prune,
+    record_files,
     use_onnxruntime,
     write_meta,
 )
@@ -63,8 +65,9 @@ class _Exported(nn.Module):
 
 
 def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
-    """Export `pipeline` into the bundle `folder` (written whole, atomically), then delete all but the
-    KEEP_BUNDLES bundles of its cache used last (`runtime.prune`); returns `folder`."""
+    """Export `pipeline` into the bundle `folder` (written whole, with files.json recording each file's size and
+    sha256, atomically), then delete all but the KEEP_BUNDLES bundles of its cache used last (`runtime.prune`);
+    returns `folder`. Callers hold `runtime.bundle_lock(folder)`."""
     folder = Path(folder)
     example = torch.zeros(1, pipeline.image_size, pipeline.image_size, 3, dtype=torch.uint8)
     batch = {0: "batch"}
@@ -85,16 +88,18 @@ def export_bundle(pipeline: Pipeline, folder: str | os.PathLike) -> Path:
             )
         meta = BundleMeta(pipeline.level, list(pipeline.categories), pipeline.image_size, pipeline.codec.spec)
         write_meta(tmp, meta)
+        record_files(tmp)
     prune(folder.parent)
     return folder
 
 
 def open_bundle(pipeline: Pipeline, folder: str | os.PathLike, threads: int | None = None) -> OrtPipeline:
-    """The OrtPipeline of `folder`, exported from `pipeline` first when the folder holds no bundle."""
+    """The OrtPipeline of `folder`, exported from `pipeline` first when the folder holds no verified bundle."""
     folder = Path(folder)
-    if find_bundle(folder.parent, folder.name) is None:
-        export_bundle(pipeline, folder)
-    return OrtPipeline(folder, torch.get_num_threads() if threads is None else threads)
+    with bundle_lock(folder):
+        if find_bundle(folder.parent, folder.name) is None:
+            export_bundle(pipeline, folder)
+        return OrtPipeline(folder, torch.get_num_threads() if threads is None else threads)
 
 
 def weights_key(pipeline: Pipeline) -> str:

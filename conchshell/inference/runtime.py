@@ -15,17 +15,32 @@ checkpoint file's sha256 or the seed), the source of the model code and the torc
 (2.6 s here); the first run with new models pays torch, loading and the export, once. The cache keeps the
 `KEEP_BUNDLES` bundles used last (a paper-size bundle is about 0.9 GB) and deletes older ones when it adds one.
 
-File hashes are cached in `<cache>/file-hashes.json` keyed by (path, size, mtime_ns, inode), as DVC's state
-database does, so a 30 MB checkpoint is hashed once, not on every run.
+File hashes are cached in `<cache>/file-hashes.json` keyed by (path, size, mtime_ns, ctime_ns, inode), as DVC's
+state database does, so a 30 MB checkpoint is hashed once, not on every run. The ctime is what makes this safe:
+`cp -p` or `rsync --inplace -t` restore a file's mtime, but no user tool can set its ctime back, so any write
+to a model (or to a bundle) makes it hashed again.
+
+A bundle is verified before it is used: files.json (pipeline.onnx, meta.json; opt-<cpu>/ has its own) records
+the size and sha256 of every file, and `bundle_problem` compares them. The hash comes from the same cache, so
+on the common path the check is one stat per file (microseconds); after any write to a file its sha256 is
+streamed over the whole file (about 0.3 s for a 427 MB paper-size graph, once). Hashing sampled blocks would
+be cheaper on that first run, but misses a 64 KB block zeroed anywhere else; the full hash misses nothing and
+is paid only when a file changed. A bundle that fails the check is rebuilt (`engine.load`), with one note.
+Exports and rebuilds of one key take `bundle_lock` (an flock beside the bundle), so two processes never
+export or replace one bundle at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +52,15 @@ from conchshell.io import atomic_path, file_sha256
 from conchshell.paths import gan_path
 
 #: Bumped when the exported graph changes meaning (invalidates every bundle).
-EXPORT_VERSION = 2
-GRAPH, META, WEIGHTS = "pipeline.onnx", "meta.json", "pipeline.data"
+EXPORT_VERSION = 3
+GRAPH, META, WEIGHTS, FILES = "pipeline.onnx", "meta.json", "pipeline.data", "files.json"
 #: Bundles the cache keeps (the ones used last); older ones are deleted when a new one is exported.
 KEEP_BUNDLES = 3
 #: Pictures from which weight pre-packing pays for its set-up: at the paper sizes it costs 0.43 s once (of a
 #: one-picture command's 1.35 s) and saves 0.018 s a picture (`OrtPipeline`).
 PREPACK_FROM = 24
+#: A file changed less than this before its hash was taken is hashed again next time (timestamp granularity).
+RACY_NS = 2_000_000_000
 #: Sources whose code is traced into the graph: a change to any of them makes a new bundle.
 GRAPH_SOURCES = ("models", "config.py", "audio", "artifacts", "inference/pipeline.py", "inference/export.py")
 PACKAGE = Path(__file__).resolve().parents[1]  # conchshell/
@@ -80,7 +97,7 @@ def package_version(name: str) -> str:
 
 # -- file hashes ---------------------------------------------------------------------------------------
 class HashCache:
-    """sha256 of files, remembered in a JSON file per (resolved path, size, mtime_ns, inode)."""
+    """sha256 of files, remembered in a JSON file per (resolved path, size, mtime_ns, ctime_ns, inode)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -93,15 +110,25 @@ class HashCache:
         self.changed = False
 
     def sha256(self, file: str | os.PathLike) -> str:
-        """The file's sha256; hashed only when its size, mtime or inode differ from the remembered ones."""
+        """The file's sha256; hashed only when its size, mtime, ctime or inode differ from the remembered ones.
+
+        An entry hashed within `RACY_NS` of the file's last change is not trusted (it may have changed again
+        within one tick of the file system's clock: git's "racy" entries) and is hashed once more."""
         file = Path(file).resolve()
         st = file.stat()
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         entry = self.entries.get(str(file))
-        if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
+        if (
+            isinstance(entry, dict)
+            and entry.get("stamp") == stamp
+            and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("hashed_at"), int)
+            and st.st_ctime_ns + RACY_NS < entry["hashed_at"]
+        ):
             return entry["sha256"]
+        hashed_at = time.time_ns()
         digest = file_sha256(file)
-        self.entries[str(file)] = {"stamp": stamp, "sha256": digest}
+        self.entries[str(file)] = {"stamp": stamp, "sha256": digest, "hashed_at": hashed_at}
         self.changed = True
         return digest
 
@@ -109,6 +136,7 @@ class HashCache:
         """Write the entries back (atomically) when they changed; a cache that cannot be written is skipped."""
         if not self.changed:
             return
+        self.entries = {k: v for k, v in self.entries.items() if os.path.exists(k)}  # pruned bundles' files go
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
@@ -159,7 +187,7 @@ def models_key(
         files["i3d"] = Path(i3d_checkpoint)
     if not all(f.is_file() for f in files.values()):
         return None
-    hashes = HashCache(Path(cache_dir) / "file-hashes.json")
+    hashes = hash_cache(cache_dir)
     identity = {name: hashes.sha256(f) for name, f in files.items()}
     hashes.save()
     identity["i3d_arch"] = i3d_arch
@@ -167,12 +195,77 @@ def models_key(
     return bundle_key(identity)
 
 
+def hash_cache(cache_dir: str | os.PathLike) -> HashCache:
+    """The cache's file-hash database."""
+    return HashCache(Path(cache_dir) / "file-hashes.json")
+
+
 def find_bundle(cache_dir: str | os.PathLike, key: str | None) -> Path | None:
-    """The complete bundle folder for `key`, or None."""
+    """The bundle folder for `key` when it is there and verified (`bundle_problem`), else None."""
     if key is None:
         return None
     folder = Path(cache_dir) / key
-    return folder if all((folder / name).is_file() for name in (GRAPH, META)) else None
+    return folder if folder.is_dir() and bundle_problem(folder, cache_dir) is None else None
+
+
+def record_files(folder: Path) -> None:
+    """files.json of a bundle (or of its opt-<cpu>/) being written: {name: {size, sha256}} of each file in it."""
+    files = {
+        f.name: {"size": f.stat().st_size, "sha256": file_sha256(f)}
+        for f in sorted(folder.iterdir())
+        if f.is_file() and f.name != FILES
+    }
+    (folder / FILES).write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
+
+
+def bundle_problem(folder: Path, cache_dir: str | os.PathLike) -> str | None:
+    """What is wrong with the bundle (or opt-<cpu>/) `folder`: a file missing, of another size or sha256 than
+    its files.json records (`pipeline.data: sha256 differs`); None when every file checks out.
+
+    Sizes first (a stat), then sha256 through the hash cache: re-read only for a file written since."""
+    try:
+        files = json.loads((folder / FILES).read_text())
+        assert isinstance(files, dict) and files and all(isinstance(v, dict) for v in files.values())
+    except (OSError, ValueError, AssertionError):
+        return f"{FILES} missing or unreadable"
+    if not folder.name.startswith("opt-") and not {GRAPH, META} <= set(files):
+        return f"{FILES} does not list {GRAPH} and {META}"
+    for name, want in files.items():
+        try:
+            size = (folder / name).stat().st_size
+        except OSError:
+            return f"{name} missing"
+        if size != want.get("size"):
+            return f"{name} has {size} bytes, not {want.get('size')}"
+    hashes = hash_cache(cache_dir)
+    try:
+        bad = next((name for name, want in files.items() if hashes.sha256(folder / name) != want.get("sha256")), None)
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    finally:
+        hashes.save()
+    return None if bad is None else f"{bad}: sha256 differs from the one recorded at export"
+
+
+@contextlib.contextmanager
+def bundle_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on bundle `folder` (an flock on `.<key>.lock` beside it): one exporter at a time.
+
+    Where locks are unavailable (no fcntl, a read-only cache) it holds nothing."""
+    try:
+        import fcntl
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(folder.parent / f".{folder.name}.lock", "a+b")  # noqa: SIM115 - held for the block
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -273,9 +366,13 @@ def _session(ort, folder: Path, options):
     optimisation, saving the optimised graph and its weights (through a temporary folder) for the next process."""
     optimised = folder / f"opt-{cpu_fingerprint()}"
     providers = ["CPUExecutionProvider"]
-    if (optimised / GRAPH).is_file():
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        return ort.InferenceSession(str(optimised / GRAPH), options, providers=providers)
+    if optimised.is_dir():
+        problem = bundle_problem(optimised, folder.parent)
+        if problem is None:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            return ort.InferenceSession(str(optimised / GRAPH), options, providers=providers)
+        print(f"note: {optimised} failed its check ({problem}); rebuilt it from {GRAPH}", file=sys.stderr)
+        shutil.rmtree(optimised, ignore_errors=True)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS)
     options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
@@ -283,7 +380,9 @@ def _session(ort, folder: Path, options):
         with atomic_path(optimised) as tmp:
             tmp.mkdir()
             options.optimized_model_filepath = str(tmp / GRAPH)
-            return ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+            session = ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
+            record_files(tmp)
+            return session
     except (OSError, ConchError):  # a read-only cache, or another process saved it first: it is not needed now
         options.optimized_model_filepath = ""
         return ort.InferenceSession(str(folder / GRAPH), options, providers=providers)
@@ -315,8 +414,6 @@ def mark_used(folder: Path) -> None:
 
 def prune(cache_dir: Path, keep: int = KEEP_BUNDLES) -> list[Path]:
     """Delete all but the `keep` bundles of `cache_dir` used last (by meta.json's mtime); returns the deleted."""
-    import shutil
-
     bundles = [meta.parent for meta in cache_dir.glob(f"*/{META}") if not meta.parent.name.startswith(".")]
     bundles.sort(key=_last_used, reverse=True)
     for folder in bundles[keep:]:
@@ -332,7 +429,13 @@ def _last_used(folder: Path) -> int:
         return -1
 
 
-def fallback_note(what: str, err: Exception) -> None:
-    """One stderr line: `what` runs in PyTorch, and why ONNX Runtime could not take it."""
+def fallback_note(what: str, err: Exception, folder: Path | None = None) -> None:
+    """One stderr line: `what` runs in PyTorch, why ONNX Runtime could not take it, and what a person can do."""
     why = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
-    print(f"note: {what} runs in PyTorch (ONNX Runtime could not take it: {why})", file=sys.stderr)
+    where = f" from {folder}" if folder is not None else ""
+    act = f"; delete {folder} to rebuild it" if folder is not None else ""
+    print(
+        f"note: {what} runs in PyTorch (ONNX Runtime could not take it{where}: {why}){act}; "
+        "--backend eager skips ONNX Runtime",
+        file=sys.stderr,
+    )
