@@ -6,7 +6,6 @@ flat pictures made by web_helpers.make_study. Browser tests are in test_web_brow
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -292,9 +291,10 @@ def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
     )
 
 
-def audio_of(page: str) -> tuple[np.ndarray, int]:
-    uri = re.search(r'<audio id="result-audio" controls src="data:audio/wav;base64,([^"]+)"', page).group(1)
-    wave, rate = sf.read(io.BytesIO(base64.b64decode(uri)))
+def audio_of(client: httpx.Client, base: str, answer: httpx.Response) -> tuple[np.ndarray, int]:
+    """The piece of a /generate answer: it redirects to /result/<id>, whose piece.wav is the WAV."""
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/result/")
+    wave, rate = sf.read(io.BytesIO(client.get(f"{base}{answer.headers['location']}/piece.wav").content))
     return wave, rate
 
 
@@ -309,9 +309,10 @@ def test_ten_parallel_uploads_are_queued_not_crashed(app_settings, tmp_path):
 
         with ThreadPoolExecutor(10) as pool:
             answers = list(pool.map(upload, range(10)))
-        assert [a.status_code for a in answers] == [200] * 10
+        assert [a.status_code for a in answers] == [303] * 10
+        assert len({a.headers["location"] for a in answers}) == 10  # each upload its own result
         for answer in answers:
-            wave, rate = audio_of(answer.text)
+            wave, rate = audio_of(client, base, answer)
             assert rate == 16000 and wave.shape == (128000,)
         assert client.get(f"{base}/status").json() == {"state": "ready", "waiting": 0}
 
@@ -320,7 +321,7 @@ def test_ten_parallel_uploads_are_queued_not_crashed(app_settings, tmp_path):
 def test_refused_uploads_get_a_message_not_a_trace(app_settings):
     with live_server(create_app(app_settings)) as base, httpx.Client(timeout=120) as client:
         big = client.post(f"{base}/generate", files={"picture": ("big.png", b"\0" * (2 << 20), "image/png")})
-        assert big.status_code == 413 and "larger than the 1 MB limit" in big.text
+        assert big.status_code == 413 and "big.png: the upload is larger than the 1 MB limit" in big.text
         bomb = client.post(
             f"{base}/generate", files={"picture": ("bomb.png", png_header_only(30000, 30000), "image/png")}
         )
@@ -412,7 +413,9 @@ def test_sessions_tie_ratings_to_their_rater_and_errors_are_one_line(tmp_path, c
         row = ratings.trial(settings.ratings, next_token)
         (prepared / "images" / f"{row['sample']}.png").unlink()
         gone = ann.get(f"{base}/listen/picture/{next_token}")
-        assert gone.status_code == 503 and f"{row['sample']}.png: the picture file of this trial is missing" in gone.text
+        assert (
+            gone.status_code == 503 and f"{row['sample']}.png: the picture file of this trial is missing" in gone.text
+        )
         break_database(settings.ratings)
         for answer in (
             ann.get(f"{base}/listen/trial"),

@@ -138,7 +138,9 @@ async def trial_file(request: Request) -> Response:
         raise HTTPException(404)
     path = samples.audio(row["sample"], row["system"]) if what == "audio" else samples.pictures[row["sample"]]
     if not path.is_file():
-        raise ConchError(f"{path.name}: the {what} file of this trial is missing on the server; tell the organiser of the study")
+        raise ConchError(
+            f"{path.name}: the {what} file of this trial is missing on the server; tell the organiser of the study"
+        )
     return FileResponse(path, media_type="audio/wav" if what == "audio" else None)
 
 
