@@ -463,7 +463,7 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
                 while not stop.is_set():
                     token = re.search(r'name="trial" value="([^"]+)"', page).group(1)
                     answer = client.post(
-                        f"{base}/listen/rate", data={"trial": token, "i2m": 3, "melody": 4, "noise": 2}
+                        f"{base}/listen/rate", data={"trial": token, "played": 1.0, "i2m": 3, "melody": 4, "noise": 2}
                     )
                     if answer.status_code == 303:
                         confirmed.append(token)
@@ -483,7 +483,9 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
         tabs = [threading.Thread(target=rater, args=(name,)) for name in ("ann", "bob")]
         for tab in tabs:
             tab.start()
+        deadline = time.monotonic() + 120
         while len(confirmed) < 15:
+            assert time.monotonic() < deadline and any(tab.is_alive() for tab in tabs), "the raters stopped rating"
             time.sleep(0.02)
         server.send_signal(signal.SIGKILL)
         server.wait(30)
