@@ -6,9 +6,9 @@ flat pictures made by web_helpers.make_study. Browser tests are in test_web_brow
 
 from __future__ import annotations
 
-import base64
 import io
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -32,6 +32,7 @@ from web_helpers import free_port, live_server, make_study, wait_ready, write_pa
 import conchshell.inference.pipeline
 from conchshell import cli
 from conchshell.data.images import read_picture
+from conchshell.errors import ConchError
 from conchshell.evaluation.listening import ratings
 from conchshell.evaluation.listening.mos import mos_ci, summarise
 from conchshell.web.app import Settings, create_app
@@ -94,46 +95,90 @@ def test_decode_picture_refuses_bombs_and_junk():
 
 
 def rate(db: Path, rater: str, sample: str, system: str, scores, experiment: str = "exp") -> bool:
-    token = ratings.new_trial(db, rater, sample, system, experiment)
-    return ratings.record_rating(db, token, dict(zip(("i2m", "melody", "noise"), scores)), "abc123")
+    token = ratings.current_trial(db, rater, experiment, lambda taken, counts: (sample, system))["id"]
+    return ratings.record_rating(db, token, rater, dict(zip(("i2m", "melody", "noise"), scores)), 8.0, "abc123")
 
 
 def test_ratings_are_written_once_and_checked(tmp_path):
-    db = ratings.create(tmp_path / "r.sqlite")
-    token = ratings.new_trial(db, "ann", "s1", "generated", "exp")
-    assert ratings.record_rating(db, token, {"i2m": 2, "melody": 3, "noise": 4}, "abc") is True
-    assert ratings.record_rating(db, token, {"i2m": 5, "melody": 5, "noise": 5}, "abc") is False  # second tab
+    db = tmp_path / "r.sqlite"
+    ratings.create(db)
+    ann, bob = ratings.new_rater(db, "ann"), ratings.new_rater(db, "李雷 🎹")
+    assert ratings.rater_name(db, bob) == "李雷 🎹"
+    token = ratings.current_trial(db, ann, "exp", lambda taken, counts: ("s1", "generated"))["id"]
+    with pytest.raises(ratings.NotYourTrial):
+        ratings.record_rating(db, token, bob, {"i2m": 2, "melody": 3, "noise": 4}, 8.0, "abc")
+    assert ratings.record_rating(db, token, ann, {"i2m": 2, "melody": 3, "noise": 4}, 7.5, "abc") is True
+    assert ratings.record_rating(db, token, ann, {"i2m": 5, "melody": 5, "noise": 5}, 8.0, "abc") is False  # 2nd tab
     with pytest.raises(ValueError, match="noise: choose a score from 1 to 5"):
-        ratings.record_rating(
-            db, ratings.new_trial(db, "ann", "s1", "ground_truth", "exp"), {"i2m": 2, "melody": 3, "noise": 6}, "abc"
-        )
+        ratings.record_rating(db, token, ann, {"i2m": 2, "melody": 3, "noise": 6}, 8.0, "abc")
     with pytest.raises(ValueError, match="unknown trial"):
-        ratings.record_rating(db, "no-such-trial", {"i2m": 2, "melody": 3, "noise": 4}, "abc")
+        ratings.record_rating(db, "no-such-trial", ann, {"i2m": 2, "melody": 3, "noise": 4}, 8.0, "abc")
     table = ratings.read_ratings(db)
     assert table[
-        ["rater", "system", "sample", "experiment", "commit_id", "i2m", "melody", "noise"]
-    ].values.tolist() == [["ann", "generated", "s1", "exp", "abc", 2, 3, 4]]
+        ["rater", "system", "sample", "experiment", "commit_id", "played", "i2m", "melody", "noise"]
+    ].values.tolist() == [[ann, "generated", "s1", "exp", "abc", 7.5, 2, 3, 4]]
     assert ratings.read_ratings(tmp_path / "missing.sqlite").empty
+
+
+def test_a_trial_is_fixed_per_rater_and_position_and_pairs_are_unique(tmp_path):
+    db = tmp_path / "r.sqlite"
+    ratings.create(db)
+    ann = ratings.new_rater(db, "ann")
+    offered = iter([("s1", "generated"), ("s2", "noise-free"), ("s1", "ground_truth")])
+    first = ratings.current_trial(db, ann, "exp", lambda taken, counts: next(offered))
+    again = ratings.current_trial(db, ann, "exp", lambda taken, counts: pytest.fail("a reload must not draw"))
+    assert again == first and first["position"] == 0
+    ratings.record_rating(db, first["id"], ann, {"i2m": 1, "melody": 1, "noise": 1}, 8.0, "abc")
+    seen = []
+    second = ratings.current_trial(
+        db, ann, "exp", lambda taken, counts: seen.append((taken, counts)) or ("s2", "reconstruction")
+    )
+    assert second["position"] == 1 and seen == [({("s1", "generated")}, {("s1", "generated"): 1})]
+    with sqlite3.connect(db) as con, pytest.raises(sqlite3.IntegrityError):  # the database enforces one per pair
+        con.execute("INSERT INTO trials VALUES ('x', ?, 5, 's1', 'generated', 'exp', 0)", (ann,))
+
+
+def break_database(db: Path) -> None:
+    """Make the ratings database unusable while the server runs: read-only (as a user), or, as root (who
+    writes read-only files anyway), a folder in its place."""
+    if os.geteuid() != 0:
+        db.chmod(0o444)
+    else:
+        db.unlink()
+        db.mkdir()
+
+
+def test_an_unusable_database_is_a_conch_error(tmp_path):
+    db = tmp_path / "r.sqlite"
+    ratings.create(db)
+    ann = ratings.new_rater(db, "ann")
+    break_database(db)
+    with pytest.raises(ConchError, match="r.sqlite: the ratings database cannot be used .*nothing was saved"):
+        ratings.current_trial(db, ann, "exp", lambda taken, counts: ("s1", "generated"))
 
 
 WRITER = """
 import sys
 from pathlib import Path
 from conchshell.evaluation.listening import ratings
-db, rater, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+db, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+rater = ratings.new_rater(db, name)
 for k in range(n):
-    token = ratings.new_trial(db, rater, f"s{k}", "generated", "exp")
-    assert ratings.record_rating(db, token, {"i2m": 1 + k % 5, "melody": 2, "noise": 3}, "abc")
+    token = ratings.current_trial(db, rater, "exp", lambda taken, counts: (f"s{k}", "generated"))["id"]
+    assert ratings.record_rating(db, token, rater, {"i2m": 1 + k % 5, "melody": 2, "noise": 3}, 8.0, "abc")
 """
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
     """Two processes and two threads (think: tabs, or a second server) write at once: every rating lands."""
-    db = ratings.create(tmp_path / "r.sqlite")
+    db = tmp_path / "r.sqlite"
+    ratings.create(db)
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"proc{k}", "20"], cwd=REPO) for k in range(2)]
     threads = [
         threading.Thread(
-            target=lambda r=f"thread{k}": [rate(db, r, f"s{j}", "generated", (1 + j % 5, 2, 3)) for j in range(20)]
+            target=lambda r=ratings.new_rater(db, f"thread{k}"): [
+                rate(db, r, f"s{j}", "generated", (1 + j % 5, 2, 3)) for j in range(20)
+            ]
         )
         for k in range(2)
     ]
@@ -158,7 +203,7 @@ def test_mos_and_confidence_interval():
     table = ratings.read_ratings(Path("missing"))
     summary = summarise(table)
     assert set(summary) == set(ratings.SYSTEMS)
-    assert summary["generated"]["noise"] == {"mos": None, "ci95": None, "n": 0}
+    assert summary["generated"]["noise"] == {"mos": None, "ci95": None, "low": None, "high": None, "n": 0}
 
 
 # --- the listening stage -----------------------------------------------------------------------------------
@@ -170,15 +215,20 @@ def test_listening_stage_without_ratings_writes_valid_empty_metrics(tmp_path, ca
     assert listening_stage.main(args) == 0
     metrics = json.loads((tmp_path / "metrics" / "listening.json").read_text())
     assert metrics["ratings"] == 0
-    assert all(cell == {"mos": None, "ci95": None, "n": 0} for s in ratings.SYSTEMS for cell in metrics[s].values())
+    empty = {"mos": None, "ci95": None, "low": None, "high": None, "n": 0}
+    assert all(cell == empty for s in ratings.SYSTEMS for cell in metrics[s].values())
+    assert all(cell == empty for s in ratings.SYSTEMS for cell in metrics["screened"][s].values())
+    assert metrics["alpha"] == {"i2m": None, "melody": None, "noise": None}
+    assert metrics["screening"] == {"threshold": 0.15, "flagged": 0, "raters_kept": 0, "ratings_kept": 0}
     assert "no ratings yet" in capsys.readouterr().err
     assert (tmp_path / "plots" / "listening.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len((tmp_path / "plots" / "listening.csv").read_text().splitlines()) == 1 + 3 * 3
+    assert len((tmp_path / "plots" / "listening.csv").read_text().splitlines()) == 1 + 2 * 3 * 3  # all, screened
 
 
 def test_listening_stage_mos_is_the_mean_of_this_experiments_ratings(tmp_path):
     samples, _ = make_study(tmp_path)
-    db = ratings.create(tmp_path / "r.sqlite")
+    db = tmp_path / "r.sqlite"
+    ratings.create(db)
     experiment = experiment_id(samples)
     given = {"generated": [(2, 3, 1), (4, 3, 2), (3, 5, 2)], "ground_truth": [(5, 5, 5)]}
     for system, scores in given.items():
@@ -193,7 +243,7 @@ def test_listening_stage_mos_is_the_mean_of_this_experiments_ratings(tmp_path):
     assert metrics["generated"]["melody"]["mos"] == pytest.approx(11 / 3)  # (3 + 3 + 5) / 3
     assert metrics["generated"]["i2m"]["ci95"] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)  # s = 1
     assert metrics["generated"]["noise"]["n"] == 3
-    assert metrics["ground_truth"]["noise"] == {"mos": 5.0, "ci95": None, "n": 1}
+    assert metrics["ground_truth"]["noise"] == {"mos": 5.0, "ci95": None, "low": None, "high": None, "n": 1}
     assert metrics["reconstruction"]["i2m"]["n"] == 0
     first = (out / "metrics" / "listening.json").read_bytes(), (out / "plots" / "listening.png").read_bytes()
     assert listening_stage.main(["--ratings", str(db), "--samples", str(samples), "--out", str(out)]) == 0
@@ -241,9 +291,10 @@ def app_settings(tmp_path, monkeypatch, one_thread) -> Settings:
     )
 
 
-def audio_of(page: str) -> tuple[np.ndarray, int]:
-    uri = re.search(r'<audio id="result-audio" controls src="data:audio/wav;base64,([^"]+)"', page).group(1)
-    wave, rate = sf.read(io.BytesIO(base64.b64decode(uri)))
+def audio_of(client: httpx.Client, base: str, answer: httpx.Response) -> tuple[np.ndarray, int]:
+    """The piece of a /generate answer: it redirects to /result/<id>, whose piece.wav is the WAV."""
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/result/")
+    wave, rate = sf.read(io.BytesIO(client.get(f"{base}{answer.headers['location']}/piece.wav").content))
     return wave, rate
 
 
@@ -258,9 +309,10 @@ def test_ten_parallel_uploads_are_queued_not_crashed(app_settings, tmp_path):
 
         with ThreadPoolExecutor(10) as pool:
             answers = list(pool.map(upload, range(10)))
-        assert [a.status_code for a in answers] == [200] * 10
+        assert [a.status_code for a in answers] == [303] * 10
+        assert len({a.headers["location"] for a in answers}) == 10  # each upload its own result
         for answer in answers:
-            wave, rate = audio_of(answer.text)
+            wave, rate = audio_of(client, base, answer)
             assert rate == 16000 and wave.shape == (128000,)
         assert client.get(f"{base}/status").json() == {"state": "ready", "waiting": 0}
 
@@ -269,7 +321,7 @@ def test_ten_parallel_uploads_are_queued_not_crashed(app_settings, tmp_path):
 def test_refused_uploads_get_a_message_not_a_trace(app_settings):
     with live_server(create_app(app_settings)) as base, httpx.Client(timeout=120) as client:
         big = client.post(f"{base}/generate", files={"picture": ("big.png", b"\0" * (2 << 20), "image/png")})
-        assert big.status_code == 413 and "larger than the 1 MB limit" in big.text
+        assert big.status_code == 413 and "big.png: the upload is larger than the 1 MB limit" in big.text
         bomb = client.post(
             f"{base}/generate", files={"picture": ("bomb.png", png_header_only(30000, 30000), "image/png")}
         )
@@ -310,11 +362,68 @@ def test_listening_hides_the_system(tmp_path):
         audio = client.get(f"{base}/listen/audio/{token}")
         assert audio.headers["content-type"] == "audio/wav" and "content-disposition" not in audio.headers
         row = ratings.trial(settings.ratings, token)
-        assert row["rater"].startswith("anonymous-")
+        assert ratings.rater_name(settings.ratings, row["rater"]) == "anonymous"
         assert audio.content == (samples / f"{row['sample']}_{row['system']}.wav").read_bytes()
         assert client.get(f"{base}/listen/audio/forged").status_code == 404
         bad = client.post(f"{base}/listen/rate", data={"trial": token, "i2m": "3", "melody": "x", "noise": "2"})
         assert bad.status_code == 400 and "Traceback" not in bad.text
+
+
+def trial_token(page: str) -> str:
+    return re.search(r'name="trial" value="([^"]+)"', page).group(1)
+
+
+def test_sessions_tie_ratings_to_their_rater_and_errors_are_one_line(tmp_path, capfd):
+    samples, prepared = make_study(tmp_path)
+    settings = Settings(models=tmp_path / "none", ratings=tmp_path / "r.sqlite", samples=samples, prepared=prepared)
+    scores = {"i2m": "3", "melody": "4", "noise": "2"}
+    with live_server(create_app(settings)) as base, httpx.Client(timeout=60) as ann, httpx.Client(timeout=60) as bob:
+        page = ann.post(f"{base}/listen", data={"name": "李雷 🎹"}, follow_redirects=True)
+        assert page.status_code == 200 and "Rating as 李雷 🎹" in page.text
+        token = trial_token(page.text)
+        assert trial_token(ann.get(f"{base}/listen/trial").text) == token  # a reload keeps the trial
+        bob.post(f"{base}/listen", data={"name": "bob"})
+        forged = bob.post(f"{base}/listen/rate", data={"trial": token, "played": "1.0", **scores})
+        assert forged.status_code == 403 and "not given to you" in forged.text
+        assert bob.get(f"{base}/listen/audio/{token}").status_code == 404  # nor can bob hear ann's trial
+        anonymous = httpx.post(f"{base}/listen/rate", data={"trial": token, "played": "1.0", **scores})
+        assert anonymous.status_code == 403 and "no valid rater session" in anonymous.text
+        cookie = ann.cookies["conchshell_rater"]
+        claimed = httpx.post(
+            f"{base}/listen/rate",
+            data={"trial": token, "played": "1.0", **scores},
+            cookies={"conchshell_rater": cookie.split(".")[0] + ".forged"},
+        )
+        assert claimed.status_code == 403
+        unheard = ann.post(f"{base}/listen/rate", data={"trial": token, "played": "0.5", **scores})
+        assert (
+            unheard.status_code == 400
+            and "listen to at least 90% of the piece first (heard 0.5 of 1.0 s)" in unheard.text
+        )
+        heard = ann.post(f"{base}/listen/rate", data={"trial": token, "played": "0.95", **scores})
+        assert heard.status_code == 303
+        assert ratings.read_ratings(settings.ratings)[["trial", "played", "i2m"]].values.tolist() == [[token, 0.95, 3]]
+        twice = ann.post(f"{base}/listen/rate", data={"trial": token, "played": "1.0", **scores})
+        assert twice.headers["location"] == "/listen/trial?saved=again"
+
+        missing = ann.get(f"{base}/nowhere")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert ann.get(f"{base}/favicon.ico").headers["content-type"] == "image/vnd.microsoft.icon"
+        next_token = trial_token(ann.get(f"{base}/listen/trial").text)
+        row = ratings.trial(settings.ratings, next_token)
+        (prepared / "images" / f"{row['sample']}.png").unlink()
+        gone = ann.get(f"{base}/listen/picture/{next_token}")
+        assert (
+            gone.status_code == 503 and f"{row['sample']}.png: the picture file of this trial is missing" in gone.text
+        )
+        break_database(settings.ratings)
+        for answer in (
+            ann.get(f"{base}/listen/trial"),
+            ann.post(f"{base}/listen/rate", data={"trial": next_token, "played": "1", **scores}),
+        ):
+            assert answer.status_code == 503 and "the ratings database cannot be used" in answer.text
+            assert re.search(r'<p class="error" id="error" role="alert">[^<\n]+</p>', answer.text)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 # --- a crash mid-study -------------------------------------------------------------------------------------
@@ -354,7 +463,7 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
                 while not stop.is_set():
                     token = re.search(r'name="trial" value="([^"]+)"', page).group(1)
                     answer = client.post(
-                        f"{base}/listen/rate", data={"trial": token, "i2m": 3, "melody": 4, "noise": 2}
+                        f"{base}/listen/rate", data={"trial": token, "played": 1.0, "i2m": 3, "melody": 4, "noise": 2}
                     )
                     if answer.status_code == 303:
                         confirmed.append(token)
@@ -374,7 +483,9 @@ def test_killing_the_server_mid_rating_loses_no_committed_rating(tmp_path):
         tabs = [threading.Thread(target=rater, args=(name,)) for name in ("ann", "bob")]
         for tab in tabs:
             tab.start()
+        deadline = time.monotonic() + 120
         while len(confirmed) < 15:
+            assert time.monotonic() < deadline and any(tab.is_alive() for tab in tabs), "the raters stopped rating"
             time.sleep(0.02)
         server.send_signal(signal.SIGKILL)
         server.wait(30)

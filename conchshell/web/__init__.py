@@ -8,11 +8,17 @@ A small ASGI app with server-rendered templates is a few hundred lines we contro
 itself (no CDN: our CSS and JS come from conchshell/web/static) and is driven by ordinary browser tests.
 
 Modules:
-    uploads   picture upload → RGB uint8 [size, size, 3], refusing oversize files and decompression bombs
-    composer  the warm pipeline behind one lock: generation requests are queued, one at a time
-    ratings   the SQLite ratings database (transactional writes, one file)
-    trials    the listening test's sample pool and blind, randomised trial choice
-    mos       ratings → MOS, 95% confidence interval and count per system and scale; its figure
-    app       the Starlette application (routes, templates)
-    serve     `conchshell serve`: build the app and run uvicorn
+    app          the Starlette application: settings, routes, one-line error pages
+    pages        template rendering and the message page
+    try_page     Try it: upload or example, options, results at their own URLs
+    listen_page  the listening test's routes (signed sessions, fixed trials, ratings after play)
+    session      signed rater session cookies
+    results      the Try-it results kept in memory, and the visit's list
+    examples     one val picture per category
+    composer     the warm pipeline behind one lock: generation requests are queued, one at a time
+    spectrogram  the page's large mel-spectrogram
+    uploads      picture upload → RGB uint8 [size, size, 3], refusing oversize files and decompression bombs
+    trials       the listening test's sample pool and blind, randomised trial choice
+    serve        `conchshell serve`: build the app and run uvicorn
+The ratings database, MOS, screening and agreement live in conchshell.evaluation.listening.
 """

@@ -38,6 +38,7 @@ class SamplePool:
     samples_dir: Path
     pictures: dict[str, Path]
     experiment: str
+    categories: dict[str, str]
 
     @property
     def ids(self) -> list[str]:
@@ -46,11 +47,17 @@ class SamplePool:
     def audio(self, sample: str, system: str) -> Path:
         return self.samples_dir / f"{sample}_{system}.wav"
 
+    @property
+    def size(self) -> int:
+        """Trials per rater: every (sample, system) pair once."""
+        return len(self.pictures) * len(SYSTEMS)
+
     def next_pair(
-        self, rater: str, rated: set[tuple[str, str, str]], counts: dict[tuple[str, str], int], rng: random.Random
+        self, taken: set[tuple[str, str]], counts: dict[tuple[str, str], int], rng: random.Random
     ) -> tuple[str, str] | None:
-        """A random (sample, system) this rater has not rated, among the least-rated ones; None when done."""
-        left = [(s, system) for s in self.ids for system in SYSTEMS if (rater, s, system) not in rated]
+        """A random (sample, system) not in `taken` (the rater's earlier trials), among the least-rated ones
+        by `counts` (ratings per pair, all raters); None when the rater has met every pair."""
+        left = [(s, system) for s in self.ids for system in SYSTEMS if (s, system) not in taken]
         if not left:
             return None
         fewest = min(counts.get(pair, 0) for pair in left)
@@ -62,7 +69,8 @@ def load_pool(samples_dir: str | os.PathLike, prepared_dir: str | os.PathLike) -
     samples_dir, prepared_dir = Path(samples_dir), Path(prepared_dir)
     if not samples_dir.is_dir():
         raise ConchError(f"{samples_dir}: no samples (run `dvc repro evaluate`, or give --samples DIR)")
-    images = dict(zip(*[read_manifest(prepared_dir)[c] for c in ("id", "image")]))
+    manifest = read_manifest(prepared_dir)
+    images = dict(zip(manifest["id"], manifest["image"]))
     pictures = {}
     for wav in samples_dir.glob(f"*_{SYSTEMS[0]}.wav"):
         sample = wav.name[: -len(f"_{SYSTEMS[0]}.wav")]
@@ -70,4 +78,5 @@ def load_pool(samples_dir: str | os.PathLike, prepared_dir: str | os.PathLike) -
             pictures[sample] = prepared_dir / images[sample]
     if not pictures:
         raise ConchError(f"{samples_dir}: no complete samples (<id>_{{{','.join(SYSTEMS)}}}.wav with a manifest id)")
-    return SamplePool(samples_dir, pictures, experiment_id(samples_dir))
+    categories = {s: c for s, c in zip(manifest["id"], manifest["category"]) if s in pictures}
+    return SamplePool(samples_dir, pictures, experiment_id(samples_dir), categories)

@@ -4,6 +4,9 @@ For the n ratings x_1..x_n of one system on one scale (integers 1..5):
     MOS  = mean(x)
     ci95 = t_{0.975, n-1} · s / sqrt(n),  s = sample standard deviation (ddof 1)
 the half-width of the Student-t 95% interval MOS ± ci95 (None when n < 2: no spread to estimate).
+Shown, the interval is clipped to the scale, [max(1, MOS − ci95), min(5, MOS + ci95)], always with n
+beside it: with n = 2 the unclipped interval can run from −15.6 to 22.6, and two equal ratings give a
+zero-width one that only n puts in proportion.
 """
 
 from __future__ import annotations
@@ -31,8 +34,30 @@ def mos_ci(scores: np.ndarray) -> tuple[float | None, float | None]:
     return mean, half
 
 
+SCALE_RANGE = (1.0, 5.0)
+
+
+def clipped(mos: float | None, half: float | None) -> tuple[float | None, float | None]:
+    """(MOS, CI half-width) → the interval's (low, high) clipped to SCALE_RANGE; (None, None) without a CI."""
+    if mos is None or half is None:
+        return None, None
+    return max(SCALE_RANGE[0], mos - half), min(SCALE_RANGE[1], mos + half)
+
+
+def describe(cell: dict) -> str:
+    """A summary cell → "3.50 [2.10, 4.90], n=4" (the CI clipped to the scale), "4.00, n=1", or "n=0"."""
+    if cell["mos"] is None:
+        return "n=0"
+    if cell["ci95"] is None:
+        return f"{cell['mos']:.2f}, n={cell['n']}"
+    low, high = clipped(cell["mos"], cell["ci95"])
+    return f"{cell['mos']:.2f} [{low:.2f}, {high:.2f}], n={cell['n']}"
+
+
 def summarise(ratings: pd.DataFrame) -> dict:
-    """Ratings (columns system, i2m, melody, noise) → {system: {scale: {"mos", "ci95", "n"}}}.
+    """Ratings (columns system, i2m, melody, noise) → {system: {scale: {"mos", "ci95", "low", "high", "n"}}}.
+
+    low / high: the 95% interval clipped to the 1–5 scale (None below 2 ratings).
 
     Every system of SYSTEMS and every scale appears, with n = 0 and null MOS when it has no ratings,
     so the file has the same keys before and after a study (what `dvc metrics diff` compares).
@@ -43,7 +68,14 @@ def summarise(ratings: pd.DataFrame) -> dict:
         summary[system] = {}
         for column, _ in SCALES:
             mos, ci95 = mos_ci(rows[column].to_numpy())
-            summary[system][column] = {"mos": _round(mos), "ci95": _round(ci95), "n": int(len(rows))}
+            low, high = clipped(mos, ci95)
+            summary[system][column] = {
+                "mos": _round(mos),
+                "ci95": _round(ci95),
+                "low": _round(low),
+                "high": _round(high),
+                "n": int(len(rows)),
+            }
     return summary
 
 
@@ -51,29 +83,36 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def table(summary: dict) -> pd.DataFrame:
-    """summarise()'s result → one row per (system, scale): label, system, scale, mos, ci95_low, ci95_high, n."""
+TABLE_COLUMNS = ["raters", "label", "system", "scale", "mos", "ci95_low", "ci95_high", "n"]
+
+
+def table(summary: dict, raters: str = "all") -> pd.DataFrame:
+    """summarise()'s result → one row per (system, scale): TABLE_COLUMNS, the CI clipped to the scale.
+
+    `raters` labels the rows: "all", or "screened" for the raters kept by conchshell.evaluation.listening.screening.
+    """
     rows = []
     for system, scales in summary.items():
         for column, name in SCALES:
             cell = scales[column]
-            mos, half = cell["mos"], cell["ci95"]
             rows.append(
                 {
-                    "label": f"{system} {name}",
+                    "raters": raters,
+                    "label": f"{system} {name}" + ("" if raters == "all" else f" ({raters})"),
                     "system": system,
                     "scale": name,
-                    "mos": mos,
-                    "ci95_low": None if half is None else round(mos - half, 6),
-                    "ci95_high": None if half is None else round(mos + half, 6),
+                    "mos": cell["mos"],
+                    "ci95_low": cell["low"],
+                    "ci95_high": cell["high"],
                     "n": cell["n"],
                 }
             )
-    return pd.DataFrame(rows, columns=["label", "system", "scale", "mos", "ci95_low", "ci95_high", "n"])
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def figure_png(summary: dict) -> bytes:
-    """Grouped bars: MOS per scale (groups) and system (bars), 95% CI as error bars; PNG bytes."""
+def figure_png(summary: dict, title: str = "") -> bytes:
+    """Grouped bars: MOS per scale (groups) and system (bars), the 95% CI clipped to 1–5 as error bars and
+    n above each bar; PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,13 +124,18 @@ def figure_png(summary: dict) -> bytes:
     for k, system in enumerate(SYSTEMS):
         cells = [summary[system][column] for column, _ in SCALES]
         total += cells[0]["n"]
-        heights = [c["mos"] if c["mos"] is not None else 0.0 for c in cells]
-        errors = [c["ci95"] if c["ci95"] is not None else 0.0 for c in cells]
+        heights = np.array([c["mos"] if c["mos"] is not None else 0.0 for c in cells])
+        spans = [[h - c["low"], c["high"] - h] if c["low"] is not None else [0.0, 0.0] for h, c in zip(heights, cells)]
+        errors = np.clip(np.array(spans).T, 0.0, None)
         x = np.arange(len(SCALES)) + (k - (len(SYSTEMS) - 1) / 2) * width
-        ax.bar(x, heights, width, yerr=errors, capsize=3, label=f"{system} (n={cells[0]['n']})")
+        ax.bar(x, heights, width, yerr=errors, capsize=3, label=system)
+        for xi, top, c in zip(x, heights + errors[1], cells):
+            ax.text(xi, top + 0.05, f"n={c['n']}", ha="center", va="bottom", fontsize=6)
     ax.set_xticks(np.arange(len(SCALES)), [f"{name}-MOS" for _, name in SCALES])
-    ax.set_ylim(0, 5.5)
+    ax.set_ylim(0, 5.6)
     ax.set_ylabel("MOS (1–5), 95% CI")
+    if title:
+        ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(SYSTEMS), frameon=False)
     if total == 0:
         ax.text(1.0, 2.5, "no ratings yet", ha="center", va="center", fontsize=14, color="gray")
