@@ -1,84 +1,40 @@
 """ConchShell's generator G_level: I3D S-T features + predicted category → a continuous Jukebox latent.
 
-The paper's generator: the S-T features and the category embedding pass a linear layer, then "a
-convolutional network with a kernel size of up to 40", "multiple residual structures between each
-convolutional layer", and "finally a linear layer with 16k output channels" (the Deep level's latent
-length). The released code (DIO385/ConchShell, modules/module.py) fixes what the paper leaves open, and
-its High and Low generators have exactly Table 1's size and cost; ours follow them:
+Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
 
-    st [B, C, T'] flattened channel-major (Inception-I3D: [1024, 2] → 2048 values, as the authors feed it)
-    ⊕ Embedding(6, 256)(label)                                          → [B, 1, C·T' + 256]
-    Linear → a one-channel signal of `signal` samples                   → [B, 1, L_0]
-    for each stage: (LReLU), reflect-pad, Conv1d k (≤ 60) stride s, zero pad 1,
-                    max-pool k10 stride p (when p), residual blocks (dilations 1, 3)
-                                                                        → [B, c_i, L_i]
-    LReLU, reflect-pad, Conv1d k to the latent width, Tanh × out_scale  → [B, 64, L_out]
-    Linear(L_out → frames) over time, the "16k" layer (none when L_out == frames)
-                                                                        → [B, 64, frames]
+    st [B, C_st, T'] ⊕ Embedding(C, 256)(label) broadcast over T'   → [B, C_st + 256, T']
+    Conv1d k=`pre_kernel`                                           → [B, ch[0], T']
+    for each ratio r: ConvTranspose1d k=`kernel` (long, ≈40), stride r → [B, ch[i+1], T·r]
+                      + residual stack (dilations 1, 3, 9, k=3)
+    Conv1d k=`kernel`+1 (long) to the latent width, Tanh × out_scale → [B, 64, T_mid]
+    interpolate to `mid_frames` (a no-op for the nominal T'), Linear(mid_frames → frames) over time
+                                                                     → [B, 64, frames]
 
-A residual block (MelGAN's, as D2M-GAN and the released code use it) is
-`Conv1x1(x) + Conv1x1(LReLU(Conv_k3,d(LReLU(x))))`, its convs weight-normalised. Table 1 at each level
-(`PLANS`): High 33.110 M params / 23.800 G MACs and Low 65.184 M / 27.205 G are the released plans
-exactly; the released Deep is smaller than the paper's (78.3 M / 44.45 G against 100.42 M / 59.20 G),
-so our Deep widens its two last stages (see `PLANS`). `size: demo` scales every channel count by
-`width` and keeps the lengths and kernels. The S-T features are pooled to `st_frames` in time first
-(adaptive average), so G accepts any T'.
+Only the last interpolation sees T', so G accepts any number of S-T frames. `frames` is the level's
+latent length (JukeboxCodec.frames(level, num_samples): 1000 / 4000 / 16 k for 8 s at 16 kHz); the
+caller derives it, G hard-codes nothing. `generator_config(...)` gives the constructor arguments for a
+level and size profile; the `paper` profile lands within 10% of the paper's Table 1 (33.1 M / 65.2 M /
+100.4 M parameters).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One conv stage: `channels` out, kernel, conv stride, reflect-pad before, max-pool stride after (0:
-    none), whether residual blocks (dilations 1, 3) follow."""
-
-    channels: int
-    kernel: int = 40
-    stride: int = 1
-    pad: int = 0
-    pool: int = 0
-    residual: bool = True
-
-
-def _stages(channels, pools, pads) -> tuple[Stage, ...]:
-    last = len(channels) - 1
-    return tuple(Stage(c, 40, 1, pad, pool, i < last) for i, (c, pool, pad) in enumerate(zip(channels, pools, pads)))
-
-
-_PADS = (16, 32, 64, 64, 64, 64, 64)
-#: Per level: the signal length L_0, the stages, and the last conv's (kernel, reflect-pad).
-PLANS: dict[str, dict] = {
-    # released ConchShellHigh: strided convs, no pooling, kernels 10 … 60; its L_out is the 1000 frames
-    "high": {
-        "signal": 4800,
-        "stages": (Stage(64, 10, 2), Stage(128, 20, 2), Stage(256, 40), Stage(512, 60), Stage(256, 60)),
-        "out": (42, 0),
-    },
-    # released ConchShellLow: k40 convs, pooled ×16, L_out 664 → Linear to 4000 frames
-    "low": {
-        "signal": 4096,
-        "stages": _stages((32, 64, 128, 256, 512, 1024, 256), (2, 2, 2, 2, 1, 1, 1), _PADS),
-        "out": (40, 64),
-    },
-    # released ConchShellDeep pooled ×8 (L_out 985 → Linear to 16 k frames), its 512 and 1024 stages
-    # widened to 576 and 1280 to land on Table 1's Deep (the paper does not give its layers)
-    "deep": {
-        "signal": 4096,
-        "stages": _stages((32, 64, 128, 256, 576, 1280, 256), (2, 2, 2, 1, 1, 1, 1), _PADS),
-        "out": (40, 64),
-    },
+#: Paper size profile per level: channels after the first conv and after each upsampling stage, the
+#: upsampling ratios, and the time length the Linear reads (T' = 9 nominal frames × prod(ratios)).
+PAPER_PLANS: dict[str, dict] = {
+    "high": {"channels": (800, 400, 200, 100), "ratios": (4, 4, 2)},
+    "low": {"channels": (1200, 600, 300, 150), "ratios": (4, 4, 4)},
+    "deep": {"channels": (1408, 704, 352, 176, 88), "ratios": (4, 4, 4, 2)},
 }
-#: T' of the default Inception-I3D's S-T features for Algorithm 1's 18 frames ([1024, 2]: 2048 values).
-ST_FRAMES = 2
-MIN_CHANNELS = 4
+NOMINAL_ST_FRAMES = 9  # I3D's T' for 18 time-image frames; only fixes the Linear's input length
+MIN_CHANNELS = 8
 
 
 def generator_config(
@@ -90,73 +46,68 @@ def generator_config(
     num_classes: int = 6,
     latent_dim: int = 64,
     out_scale: float = 100.0,
-    st_frames: int = ST_FRAMES,
 ) -> dict:
     """Constructor arguments of G for `level` (high|low|deep) and size profile `size` (paper|demo).
 
-    `demo` multiplies every channel count by `width` (lengths, kernels and layers stay the paper's).
-    `out_scale` bounds G's output (Tanh × out_scale); training fits it to the level's codebook.
+    `demo` multiplies every channel count by `width` (and keeps the layer plan), so it trains on a CPU.
+    `out_scale` bounds G's output (Tanh × out_scale); training fits it to the level's codebook, since
+    G's latent is snapped to its nearest code and a wider range only slows learning.
     """
-    plan = PLANS[level]
+    plan = PAPER_PLANS[level]
     scale = 1.0 if size == "paper" else float(width)
-    stages = [{**asdict(s), "channels": max(MIN_CHANNELS, int(round(s.channels * scale)))} for s in plan["stages"]]
+    channels = [max(MIN_CHANNELS, int(round(c * scale))) for c in plan["channels"]]
+    ratios = list(plan["ratios"])
     return {
         "frames": int(frames),
         "in_channels": int(in_channels),
-        "st_frames": int(st_frames),
         "num_classes": int(num_classes),
         "embed_dim": 256,
-        "signal": int(plan["signal"]),
-        "stages": stages,
-        "out_kernel": int(plan["out"][0]),
-        "out_pad": int(plan["out"][1]),
+        "channels": channels,
+        "ratios": ratios,
+        "mid_frames": NOMINAL_ST_FRAMES * math.prod(ratios),
+        "kernel": 40,
+        "pre_kernel": 7,
         "latent_dim": int(latent_dim),
+        "dilations": [1, 3, 9],
         "out_scale": float(out_scale),
     }
 
 
-class ResidualBlock(nn.Module):
-    """Conv1x1(x) + Conv1x1(LReLU(Conv_k3,dilation d(LReLU(x)))): [B, C, T] → [B, C, T]."""
+def _conv(c_in: int, c_out: int, k: int, dilation: int = 1) -> nn.Module:
+    """Length-keeping weight-normalised Conv1d (zero padding, odd or even k)."""
+    total = dilation * (k - 1)
+    conv = weight_norm(nn.Conv1d(c_in, c_out, k, dilation=dilation))
+    return nn.Sequential(nn.ConstantPad1d((total // 2, total - total // 2), 0.0), conv)
+
+
+class ResidualUnit(nn.Module):
+    """x + Conv1x1(LReLU(Conv_k3,dilation d(LReLU(x)))): [B, C, T] → [B, C, T]."""
 
     def __init__(self, channels: int, dilation: int):
         super().__init__()
         self.block = nn.Sequential(
             nn.LeakyReLU(0.2),
-            nn.ReflectionPad1d(dilation),
-            weight_norm(nn.Conv1d(channels, channels, 3, dilation=dilation)),
+            _conv(channels, channels, 3, dilation),
             nn.LeakyReLU(0.2),
             weight_norm(nn.Conv1d(channels, channels, 1)),
         )
-        self.shortcut = weight_norm(nn.Conv1d(channels, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.block(x)
+        return x + self.block(x)
 
 
-class ConvStage(nn.Module):
-    """(LReLU), reflect-pad, Conv1d(k, stride, zero pad 1), max-pool k10, residual blocks:
-    [B, c_in, L] → [B, c_out, (L + 2·pad + 2 − k) / stride + 1, then pooled]."""
+class UpsampleStage(nn.Module):
+    """LReLU, ConvTranspose1d (k long, stride r) and a dilated residual stack: [B, C_in, T] → [B, C_out, T·r]."""
 
-    def __init__(self, c_in: int, stage: Stage, activate: bool):
+    def __init__(self, c_in: int, c_out: int, ratio: int, kernel: int, dilations: list[int]):
         super().__init__()
-        layers: list[nn.Module] = [nn.LeakyReLU(0.2)] if activate else []
-        if stage.pad:
-            layers.append(nn.ReflectionPad1d(stage.pad))
-        layers.append(nn.Conv1d(c_in, stage.channels, stage.kernel, stride=stage.stride, padding=1))
-        if stage.pool:
-            layers.append(nn.MaxPool1d(10, stride=stage.pool, padding=1))
-        if stage.residual:
-            layers += [ResidualBlock(stage.channels, d) for d in (1, 3)]
-        self.layers = nn.Sequential(*layers)
+        if (kernel - ratio) % 2:
+            kernel += 1  # (kernel − ratio) even gives exactly T·r frames
+        self.up = weight_norm(nn.ConvTranspose1d(c_in, c_out, kernel, stride=ratio, padding=(kernel - ratio) // 2))
+        self.res = nn.Sequential(*(ResidualUnit(c_out, d) for d in dilations))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-def stage_length(length: int, stage: Stage) -> int:
-    """Signal length after `stage` (conv with zero pad 1, then the k10 max-pool with pad 1)."""
-    length = (length + 2 * stage.pad + 2 - stage.kernel) // stage.stride + 1
-    return (length + 2 - 10) // stage.pool + 1 if stage.pool else length
+        return self.res(self.up(F.leaky_relu(x, 0.2)))
 
 
 class Generator(nn.Module):
@@ -165,45 +116,51 @@ class Generator(nn.Module):
     def __init__(
         self,
         frames: int,
-        stages: list[dict],
-        signal: int,
         in_channels: int = 1024,
-        st_frames: int = ST_FRAMES,
         num_classes: int = 6,
         embed_dim: int = 256,
-        out_kernel: int = 40,
-        out_pad: int = 64,
+        channels: list[int] = (800, 400, 200, 100),
+        ratios: list[int] = (4, 4, 2),
+        mid_frames: int = 288,
+        kernel: int = 40,
+        pre_kernel: int = 7,
         latent_dim: int = 64,
+        dilations: list[int] = (1, 3, 9),
         out_scale: float = 100.0,
     ):
         super().__init__()
-        plan = [Stage(**s) for s in stages]
-        self.frames, self.st_frames, self.out_scale = int(frames), int(st_frames), float(out_scale)
+        if len(channels) != len(ratios) + 1:
+            raise ValueError("channels needs one entry more than ratios")
+        self.frames = int(frames)
+        self.mid_frames = int(mid_frames)
+        self.out_scale = float(out_scale)
         self.embedding = nn.Embedding(num_classes, embed_dim)
-        self.to_signal = nn.Linear(in_channels * st_frames + embed_dim, signal)
-        widths = [1] + [s.channels for s in plan]
-        self.stages = nn.Sequential(*(ConvStage(widths[i], s, activate=i > 0) for i, s in enumerate(plan)))
-        self.out = nn.Sequential(
-            nn.LeakyReLU(0.2),
-            nn.ReflectionPad1d(out_pad),
-            nn.Conv1d(widths[-1], latent_dim, out_kernel, padding=1),
+        self.pre = _conv(in_channels + embed_dim, channels[0], pre_kernel)
+        self.stages = nn.Sequential(
+            *(UpsampleStage(channels[i], channels[i + 1], r, kernel, list(dilations)) for i, r in enumerate(ratios))
         )
-        length = signal
-        for s in plan:
-            length = stage_length(length, s)
-        self.out_frames = length + 2 * out_pad + 3 - out_kernel
-        if min(length, self.out_frames) < 1:
-            raise ValueError(f"a signal of {signal} samples is too short for these stages")
-        self.to_frames = nn.Identity() if self.out_frames == self.frames else nn.Linear(self.out_frames, self.frames)
+        self.post = _conv(channels[-1], latent_dim, kernel + 1)
+        self.to_frames = nn.Linear(self.mid_frames, self.frames)
 
     def forward(self, st: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """st [B, in_channels, T'], label long [B] → latent [B, latent_dim, frames]."""
-        if st.shape[-1] != self.st_frames:
-            st = F.adaptive_avg_pool1d(st, self.st_frames)
-        x = torch.cat([st.flatten(1), self.embedding(label).to(st.dtype)], dim=1)
-        x = self.stages(self.to_signal(x).unsqueeze(1))  # [B, 1, L_0] → [B, c_last, L]
-        x = torch.tanh(self.out(x)) * self.out_scale  # [B, 64, L_out]
+        cond = self.embedding(label).unsqueeze(-1).expand(-1, -1, st.shape[-1])
+        x = self.pre(torch.cat([st, cond.to(st.dtype)], dim=1))
+        x = self.stages(x)
+        x = torch.tanh(self.post(F.leaky_relu(x, 0.2))) * self.out_scale
+        if x.shape[-1] != self.mid_frames:
+            x = _resize(x, self.mid_frames)
         return self.to_frames(x)
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Linear interpolation over time, x [B, C, T] → [B, C, size]; under deterministic algorithms on CUDA as a
+    matmul with the interpolation matrix (interpolate's CUDA backward has no deterministic kernel)."""
+    if not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
+        return F.interpolate(x, size=size, mode="linear", align_corners=False)
+    eye = torch.eye(x.shape[-1], device=x.device, dtype=x.dtype).unsqueeze(0)  # [1, T, T]
+    weights = F.interpolate(eye, size=size, mode="linear", align_corners=False)[0]  # [T, size]
+    return x @ weights
 
 
 def build_generator(config: dict) -> Generator:
