@@ -167,3 +167,12 @@ def test_generate_with_a_huge_tcnn_image_size_is_one_line(models, tmp_path, caps
     assert status == 2 and "Traceback" not in err
     assert f"{models / 'tcnn.pt'}: image_size: 100000 is not an integer 32..1024" in err
     assert not (tmp_path / "out" / "p.wav").exists()
+
+
+def test_a_gan_checkpoint_from_before_standardised_inputs_loads_with_identity_statistics(models):
+    """gan.pt files written before G stored st_mean / st_std still load, reading the features as they are."""
+    ckpt = torch.load(models / "gan.pt", weights_only=True)
+    old = {k: v for k, v in ckpt["generator"].items() if k not in ("st_mean", "st_std")}
+    save_torch({**ckpt, "generator": old}, models / "gan.pt")
+    g = load_generator(models / "gan.pt").generator
+    assert torch.equal(g.st_mean, torch.zeros(1024)) and torch.equal(g.st_std, torch.ones(1024))

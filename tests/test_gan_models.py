@@ -67,3 +67,25 @@ def test_discriminator_paper_size_and_maps():
     n = 64 * 100
     assert maps[0][-1].shape == (2, 1, n // 4**4 + 1) or maps[0][-1].shape[:2] == (2, 1)
     assert maps[1][-1].shape[-1] < maps[0][-1].shape[-1]  # AvgPool halves the signal between scales
+
+
+def test_generator_reads_st_features_standardised_by_the_training_statistics():
+    """G sees (st − mean) / std: features shifted and scaled per channel, with the statistics moved alike,
+    give the same latent; the untrained buffers are the identity."""
+    from conchshell.models.generator import st_statistics
+
+    torch.manual_seed(0)
+    g = Generator(**generator_config("high", 1000, "demo", 0.02, in_channels=16, num_classes=2)).eval()
+    assert torch.equal(g.st_mean, torch.zeros(16)) and torch.equal(g.st_std, torch.ones(16))
+    st = torch.randn(3, 16, 2)
+    label = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        plain = g(st, label)
+        shift, scale = torch.linspace(-40, 40, 16), torch.linspace(0.5, 60, 16)
+        g.set_st_statistics(shift, scale)
+        moved = g(st * scale[:, None] + shift[:, None], label)
+    assert torch.allclose(plain, moved, atol=1e-4 * plain.abs().max())
+    # hand-checked statistics: channel 0 takes 1, 3 (and 1, 3): mean 2, std 1; channel 1 is constant
+    mean, std = st_statistics(torch.tensor([[[1.0, 3.0], [5.0, 5.0]], [[1.0, 3.0], [5.0, 5.0]]]))
+    assert mean.tolist() == [2.0, 5.0]
+    assert std[0] == 1.0 and std[1] == pytest.approx(0.01 * 0.5)  # floor: 1 % of the mean std (0.5)

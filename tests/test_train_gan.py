@@ -53,6 +53,8 @@ def test_stage_writes_gan_and_logs(tmp_path, monkeypatch):
     gan = load_generator(root / "models/gan.pt")
     frames = gan.generator_config["frames"]
     assert gan.generator(torch.randn(1, 2048, 2), torch.tensor([1])).shape == (1, 64, frames)
+    # G stores the training pictures' S-T statistics (make_workspace's features are N(0, 1): mean ≈ 0, std ≈ 1)
+    assert 0.6 < float(gan.generator.st_std.mean()) < 1.4 and float(gan.generator.st_mean.abs().mean()) < 0.6
     assert (root / "dvclive/metrics.json").is_file()
     assert (root / "dvclive/plots/metrics/g_mel.tsv").read_text().count("\n") == 4  # header + 3 steps
     assert (root / "dvclive/plots/images/spectrogram.png").is_file()

@@ -182,6 +182,14 @@ class GANCheckpoint:
         return int(self.generator_config.get("in_channels", LEGACY_ST_CHANNELS))
 
 
+def with_identity_st_statistics(state: dict, config: dict) -> dict:
+    """A G state dict from before G standardised its input (no st_mean / st_std) → the same with identity ones."""
+    if "st_mean" in state or "st_std" in state:
+        return state
+    channels = int(config.get("in_channels", LEGACY_ST_CHANNELS))
+    return {**state, "st_mean": torch.zeros(channels), "st_std": torch.ones(channels)}
+
+
 def load_generator(path: str | os.PathLike) -> GANCheckpoint:
     """models/gan.pt → GANCheckpoint (G in eval mode); ConchError on a bad file."""
     ckpt = load_torch(path, "GAN checkpoint")
@@ -193,6 +201,7 @@ def load_generator(path: str | os.PathLike) -> GANCheckpoint:
         raise ConchError(f"{path}: generator_config and generator must be mappings; re-run train_gan")
     check_rules(config, GENERATOR_RULES, path, "generator_config.")
     _check_categories(ckpt["categories"], path)
+    ckpt["generator"] = with_identity_st_statistics(ckpt["generator"], config)
     try:
         with torch.device("meta"):  # shapes first, no memory: a config the weights do not fill stops here
             skeleton = build_generator(dict(config))

@@ -2,7 +2,8 @@
 
 Layout (every conv weight-normalised, LeakyReLU 0.2 between layers):
 
-    st [B, C_st, T'] ⊕ Embedding(C, 256)(label) broadcast over T'   → [B, C_st + 256, T']
+    st [B, C_st, T'] standardised per channel by the training set's statistics (buffers st_mean, st_std)
+    st ⊕ Embedding(C, 256)(label) broadcast over T'   → [B, C_st + 256, T']
     Conv1d k=`pre_kernel`                                           → [B, ch[0], T']
     for each ratio r: ConvTranspose1d k=`kernel` (long, ≈40), stride r → [B, ch[i+1], T·r]
                       + residual stack (dilations 1, 3, 9, k=3)
@@ -141,9 +142,21 @@ class Generator(nn.Module):
         )
         self.post = _conv(channels[-1], latent_dim, kernel + 1)
         self.to_frames = nn.Linear(self.mid_frames, self.frames)
+        # The I3D's S-T features are ReLU outputs (demo: mean 27, sd 38, up to 600) whose per-channel offsets
+        # dwarf both what tells pictures apart and the label embedding (sd 1); training sets these to the
+        # training set's per-channel statistics (`set_st_statistics`), identity until then.
+        self.register_buffer("st_mean", torch.zeros(in_channels))
+        self.register_buffer("st_std", torch.ones(in_channels))
+
+    @torch.no_grad()
+    def set_st_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel mean and std [in_channels] of the training S-T features; G reads (st − mean) / std."""
+        self.st_mean.copy_(mean)
+        self.st_std.copy_(std)
 
     def forward(self, st: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """st [B, in_channels, T'], label long [B] → latent [B, latent_dim, frames]."""
+        st = (st - self.st_mean[:, None].to(st.dtype)) / self.st_std[:, None].to(st.dtype)
         cond = self.embedding(label).unsqueeze(-1).expand(-1, -1, st.shape[-1])
         x = self.pre(torch.cat([st, cond.to(st.dtype)], dim=1))
         x = self.stages(x)
@@ -161,6 +174,16 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     eye = torch.eye(x.shape[-1], device=x.device, dtype=x.dtype).unsqueeze(0)  # [1, T, T]
     weights = F.interpolate(eye, size=size, mode="linear", align_corners=False)[0]  # [T, size]
     return x @ weights
+
+
+def st_statistics(st: torch.Tensor, floor: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (mean, std) [C] of S-T features st [N, C, T'] over pictures and frames; a std below
+    `floor` × the mean std (a channel the training pictures never light) is raised to it, so an unseen
+    picture that lights it cannot blow up G's input."""
+    mean = st.double().mean(dim=(0, 2))
+    std = st.double().std(dim=(0, 2), correction=0)
+    std = std.clamp_min(floor * float(std.mean()) if float(std.mean()) > 0 else 1.0)
+    return mean.float(), std.float()
 
 
 def build_generator(config: dict) -> Generator:

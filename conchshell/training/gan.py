@@ -4,7 +4,7 @@ One step: G(st, label) → fake latent [B,64,T]; D's hinge step on (real latent,
 on adversarial + FM + wave + mel (`conchshell.training.losses`). The first `warmup_steps` steps (0 = none) train G
 alone on `gan.warmup_lambdas` (the demo: the latent term alone, no D) against `gan.warmup_target`, so G has learnt
 which music goes with which picture before D joins (Parallel WaveGAN starts its D late too).
-G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); G at `warmup_lr_g` during the warm-up; StepLR ×gamma_g /
+G reads its S-T features standardised by the training pictures' per-channel mean and std (stored in G). G's Tanh scale is fitted to the level's codebook (`gan.out_scale` null), which G's output is snapped to. AdamW betas (beta1, beta2); G at `warmup_lr_g` during the warm-up; StepLR ×gamma_g /
 ×gamma_d every `decay_every` steps. bf16 autocast for G and D when on a GPU.
 
 Distributed: under `torchrun` (WORLD_SIZE > 1) G and D are wrapped in DDP (NCCL on GPUs, gloo on CPU),
@@ -49,7 +49,7 @@ from conchshell.errors import ConchError
 from conchshell.inference.ranks import Dist, all_ok, close_distributed, init_distributed  # noqa: F401 (the stage's)
 from conchshell.io import load_torch, save_torch, state_dict_sha256
 from conchshell.models.discriminator import Discriminator, discriminator_config
-from conchshell.models.generator import Generator, build_generator, generator_config
+from conchshell.models.generator import Generator, build_generator, generator_config, st_statistics
 from conchshell.training.losses import ConchShellLoss, check_terms, is_finite
 from conchshell.training.targets import PieceBank
 
@@ -349,6 +349,7 @@ def train_gan(
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
     g, d, g_config = build_models(cfg, frames, len(categories), int(sample["st"].shape[0]), out_scale)
+    g.set_st_statistics(*st_statistics(torch.stack([torch.as_tensor(item["st"]) for item in dataset])))
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)
     opts, scheds = (opt_g, opt_d), (sched_g, sched_d)
