@@ -334,6 +334,25 @@ def test_refused_uploads_get_a_message_not_a_trace(app_settings):
             assert "Traceback" not in answer.text and 'id="error"' in answer.text
 
 
+def test_an_upload_while_loading_waits_for_the_models_size(app_settings, monkeypatch):
+    from conchshell.web.composer import Composer
+
+    release, load = threading.Event(), Composer._load_level
+    monkeypatch.setattr(Composer, "_load_level", lambda self, level: release.wait(60) and load(self, level))
+    picture = png_bytes(Image.new("RGB", (320, 240), (240, 120, 40)))
+    with live_server(create_app(app_settings)) as base, httpx.Client(timeout=300) as client:
+        assert client.get(f"{base}/status").json()["state"] == "loading"
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.post, f"{base}/generate", files={"picture": ("p.png", picture, "image/png")})
+            time.sleep(0.5)
+            assert not answer.done()  # held until the models are in
+            release.set()
+            answer = answer.result()
+        assert answer.status_code == 303
+        shown = Image.open(io.BytesIO(client.get(f"{base}{answer.headers['location']}/picture.png").content))
+        assert shown.size == (64, 64)  # the models' image_size (make_models), not the 224 default
+
+
 def test_without_models_the_page_says_why(tmp_path):
     samples, prepared = make_study(tmp_path)
     settings = Settings(

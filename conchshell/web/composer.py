@@ -74,7 +74,7 @@ class Composer:
         self._seed = 0
         self.levels = sorted(p.stem[len("gan-") :] for p in self.models.glob("gan-*.pt"))
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="composer")
-        self._executor.submit(self._load)
+        self._loading = self._executor.submit(self._load)
 
     def _load(self) -> None:
 
@@ -100,6 +100,10 @@ class Composer:
     def seed(self) -> int:
         """The default seed: params.yaml's, as `conchshell generate` without --seed."""
         return self._seed
+
+    async def loaded(self) -> None:
+        """Return once the models are loaded (or failed to load): image_size is then the model's, not the default."""
+        await asyncio.wrap_future(self._loading)
 
     async def compose(self, picture: np.ndarray, options: Options = Options()) -> ComposedPiece:
         """Queue one picture; raises Busy when the queue is full, ConchError when no model is loaded."""
