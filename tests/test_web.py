@@ -6,6 +6,7 @@ flat pictures made by web_helpers.make_study. Browser tests are in test_web_brow
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -340,12 +341,17 @@ def test_an_upload_while_loading_waits_for_the_models_size(app_settings, monkeyp
     release, load = threading.Event(), Composer._load_level
     monkeypatch.setattr(Composer, "_load_level", lambda self, level: release.wait(60) and load(self, level))
     picture = png_bytes(Image.new("RGB", (320, 240), (240, 120, 40)))
-    with live_server(create_app(app_settings)) as base, httpx.Client(timeout=300) as client:
+    files = {"picture": ("p.png", picture, "image/png")}
+    settings = dataclasses.replace(app_settings, max_waiting=1)
+    with live_server(create_app(settings)) as base, httpx.Client(timeout=300) as client:
         assert client.get(f"{base}/status").json()["state"] == "loading"
         with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(client.post, f"{base}/generate", files={"picture": ("p.png", picture, "image/png")})
+            answer = pool.submit(client.post, f"{base}/generate", files=files)
             time.sleep(0.5)
             assert not answer.done()  # held until the models are in
+            assert client.get(f"{base}/status").json() == {"state": "loading", "waiting": 1}
+            busy = client.post(f"{base}/generate", files=files)  # the queue's bound holds while loading too
+            assert busy.status_code == 503 and "1 pictures are already waiting" in busy.text
             release.set()
             answer = answer.result()
         assert answer.status_code == 303

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Busy(ConchError):
 
 
 class Composer:
-    """`await compose(picture uint8 [S,S,3], Options) -> ComposedPiece`, queued; `state` is loading | ready | an error line.
+    """`async with queued(): await compose(picture uint8 [S,S,3], Options) -> ComposedPiece`; `state` is loading | ready | an error line.
 
     `levels`: the Jukebox levels with a trained generator in the models folder (models/gan-<level>.pt);
     the pipeline of another level than the default is loaded on first use and kept.
@@ -101,19 +102,23 @@ class Composer:
         """The default seed: params.yaml's, as `conchshell generate` without --seed."""
         return self._seed
 
-    async def loaded(self) -> None:
-        """Return once the models are loaded (or failed to load): image_size is then the model's, not the default."""
-        await asyncio.wrap_future(self._loading)
-
-    async def compose(self, picture: np.ndarray, options: Options = Options()) -> ComposedPiece:
-        """Queue one picture; raises Busy when the queue is full, ConchError when no model is loaded."""
+    @contextlib.asynccontextmanager
+    async def queued(self):
+        """One request's place in the queue: Busy when `max_waiting` already wait; entered once the models are
+        loaded (or failed to), so `image_size` is the model's, not the default, for an upload made while loading."""
         if self.waiting >= self.max_waiting:
             raise Busy(f"{self.waiting} pictures are already waiting; try again in a minute")
         self.waiting += 1
         try:
-            return await asyncio.wrap_future(self._executor.submit(self._compose, picture, options))
+            await asyncio.wrap_future(self._loading)
+            yield
         finally:
             self.waiting -= 1
+
+    async def compose(self, picture: np.ndarray, options: Options = Options()) -> ComposedPiece:
+        """Compose one picture on the worker, after the jobs before it; call it inside `queued()`.
+        Raises ConchError when no model is loaded."""
+        return await asyncio.wrap_future(self._executor.submit(self._compose, picture, options))
 
     def _compose(self, picture: np.ndarray, options: Options) -> ComposedPiece:
         from conchshell.evaluation.report import wav_bytes

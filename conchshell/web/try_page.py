@@ -80,9 +80,9 @@ async def generate(request: Request) -> Response:
         form = await read_form(request, settings.max_upload_bytes)
         data, name = picture_of(form, request.app.state.examples, settings.max_upload_bytes)
         options = options_of(form, composer.levels)
-        await composer.loaded()  # an upload made while loading is cut to the model's size, not the default
-        picture = await run_in_threadpool(decode_picture, data, name, composer.image_size, settings.max_pixels)
-        piece = await composer.compose(picture, options)
+        async with composer.queued():  # Busy when full; waits out the loading, so image_size is the model's
+            picture = await run_in_threadpool(decode_picture, data, name, composer.image_size, settings.max_pixels)
+            piece = await composer.compose(picture, options)
     except UploadRefused as err:
         return try_page(request, err.status, error=str(err))
     result = request.app.state.results.add(name, await run_in_threadpool(png_bytes, picture), piece)
