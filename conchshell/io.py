@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
@@ -11,6 +12,9 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +40,8 @@ def atomic_path(path: str | os.PathLike, replace_dir: bool = False) -> Iterator[
     Works for files and for directories (the block creates whichever it needs). An interrupted
     stage therefore never leaves a half-written output for DVC to cache; the temporary name
     (`.<name>.<host>-<pid>-<random>.tmp`) records its writer, so the next writer of `path` sweeps
-    what a killed one left (`sweep_stale_temps`).
+    what a killed one left (`sweep_stale_temps`), and after `guard_temporaries` the janitor removes it
+    as soon as the writer dies.
 
     A directory at `path` is never deleted, unless `replace_dir` (a stage replacing its own output
     folder with a new folder): otherwise, and always for a file written over a folder, ConchError.
@@ -46,27 +51,47 @@ def atomic_path(path: str | os.PathLike, replace_dir: bool = False) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(path)
     tmp = temp_name(path)
+    _JANITOR.register(tmp)
     try:
         yield tmp
         _refuse_folder(path, replace_dir and tmp.is_dir())
         if path.is_dir() and not path.is_symlink():
-            old = temp_name(path)
-            os.replace(path, old)  # a folder is moved aside, replaced, then removed: never half-deleted
-            try:
-                os.replace(tmp, path)
-            except OSError:
-                os.replace(old, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+            _replace_folder(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
         _remove(tmp)
+        _JANITOR.release(tmp)
+
+
+def _replace_folder(tmp: Path, path: Path) -> None:
+    """Move the folder at `path` aside, rename `tmp` onto `path`, then remove the old one: never half-deleted."""
+    old = temp_name(path)
+    _JANITOR.register(old)
+    try:
+        os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            os.replace(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        _JANITOR.release(old)
 
 
 def _refuse_folder(path: Path, replace_dir: bool) -> None:
     if path.is_dir() and not path.is_symlink() and not replace_dir:
         raise ConchError(f"{path}: is a folder; refusing to replace it (choose another name or remove it yourself)")
+
+
+def guard_temporaries() -> None:
+    """From now on a kill -9 of this process leaves no `atomic_path` temporary (`_Janitor`).
+
+    Called at the start of each DVC stage, whose outputs DVC may restore from its run cache without
+    running any code of ours. The janitor is a second interpreter, started with the first temporary.
+    """
+    _JANITOR.enabled = True
 
 
 def temp_name(path: str | os.PathLike) -> Path:
@@ -146,6 +171,99 @@ def _remove(path: Path) -> None:
     elif path.exists() or path.is_symlink():
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+# -- the janitor ----------------------------------------------------------------------------------
+#: The janitor's program (`_Janitor`): standard library `os` and `sys` only, so it starts in milliseconds.
+_JANITOR_PROGRAM = r"""
+import os, sys
+
+def remove(path):
+    inside = []
+    if os.path.isdir(path) and not os.path.islink(path):  # bottom-up; links are removed, never followed
+        inside = [os.path.join(top, n) for top, dirs, files in os.walk(path, topdown=False) for n in files + dirs]
+    for p in inside + [path]:
+        try:
+            os.rmdir(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+        except OSError:
+            pass
+
+live = set()
+for line in sys.stdin.buffer:
+    if line.endswith(b"\n"):
+        (live.add if line[:1] == b"+" else live.discard)(line[1:-1])
+for path in live:
+    remove(path)
+"""
+
+
+class _Janitor:
+    """A helper process that removes this process's temporaries when it dies, even by kill -9.
+
+    Why: a stage killed mid-write leaves its `atomic_path` temporary; the next run of a stage sweeps it
+    (`sweep_folders`), but when DVC restores the outputs from its run cache instead of re-running, no code
+    of ours runs. Once `enabled` (`guard_temporaries`), the first `register` starts the janitor, a bare
+    `python -I -S` reading a pipe: "+path" registers a temporary, "-path" releases it; at the pipe's end
+    (the owner exited or was killed) it removes what is still registered, then exits. If it cannot start,
+    or dies, registering does nothing more: the sweeps at the next start remain.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.process: subprocess.Popen | None = None
+        self.owner = 0  # the pid that started `process` (a forked child must not wait for it)
+        self.broken = False  # spawning failed or the janitor died: registering is a no-op from then on
+        self.lock = threading.Lock()  # one janitor, whichever thread writes first
+
+    def register(self, path: Path) -> None:
+        """The janitor removes `path` (file or folder) if this process ends before `release(path)`."""
+        if self.enabled and not self.broken:
+            self._send(b"+", path)
+
+    def release(self, path: Path) -> None:
+        """`path` was renamed into place or removed: no longer the janitor's."""
+        if self.process is not None and not self.broken:
+            self._send(b"-", path)
+
+    def _send(self, op: bytes, path: Path) -> None:
+        line = op + os.fsencode(os.path.abspath(path)) + b"\n"
+        if line.count(b"\n") > 1 or len(line) > 4096:  # one atomic pipe write (PIPE_BUF) per line
+            return
+        try:
+            os.write(self._pipe(), line)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            self.broken = True
+
+    def _pipe(self) -> int:
+        """The write end of the janitor's stdin, starting the janitor first if needed."""
+        with self.lock:
+            if self.process is None:
+                if not sys.executable:
+                    raise OSError("no Python interpreter to run the janitor")
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _JANITOR_PROGRAM],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # outside the owner's process group: a Ctrl-C or killpg spares it
+                    bufsize=0,
+                )
+                self.owner = os.getpid()
+                atexit.register(self.close)
+        return self.process.stdin.fileno()
+
+    def close(self) -> None:
+        """At a normal exit: end the janitor's input and reap it (normally it has nothing left to remove)."""
+        if self.process is None or os.getpid() != self.owner:
+            return
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+_JANITOR = _Janitor()
 
 
 def write_json(path: str | os.PathLike, data: Any, sort_keys: bool = True) -> None:

@@ -21,7 +21,7 @@ from conchshell.audio.files import read_audio
 from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
 from conchshell.errors import report_errors
-from conchshell.io import state_dict_sha256, sweep_folders
+from conchshell.io import guard_temporaries, state_dict_sha256, sweep_folders
 from conchshell.models.jukebox import JukeboxCodec
 
 
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vqvae", default=str(paths.VQVAE), help="VQ-VAE checkpoint")
     parser.add_argument("--out", default=str(paths.AUDIO_H5), help="output HDF5 store")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.out).parent)  # a killed run's temporaries
     cfg = load_config(args.params)
     prepared = Path(args.prepared)

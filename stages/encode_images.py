@@ -20,7 +20,7 @@ from conchshell.artifacts.stores import write_image_store
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import state_dict_sha256, sweep_folders
+from conchshell.io import guard_temporaries, state_dict_sha256, sweep_folders
 from conchshell.models.image_branch import ImageBranch, encode_pictures
 from conchshell.training.tcnn import load_pictures
 
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcnn", default=str(paths.TCNN), help="TCNN checkpoint")
     parser.add_argument("--out", default=str(paths.IMAGES_H5), help="output HDF5 store")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.out).parent)  # a killed run's temporaries
     cfg = load_config(args.params)
     prepared = Path(args.prepared)

@@ -32,7 +32,7 @@ from conchshell.evaluation.music.transcription import PianoTranscriber, Transcri
 from conchshell.evaluation.report import piano_roll_png, spectrogram_png, write_report
 from conchshell.evaluation.scores import evaluate_split, finite_or_none
 from conchshell.inference.pipeline import fold_weight_norm
-from conchshell.io import atomic_path, state_dict_sha256, sweep_folders, write_json
+from conchshell.io import atomic_path, guard_temporaries, state_dict_sha256, sweep_folders, write_json
 from conchshell.models.jukebox.codec import JukeboxCodec
 
 
@@ -149,6 +149,7 @@ def report(out, prepared, manifest, cfg, metrics, kept, music, rate, seconds, ta
 @report_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(args.out, Path(args.out) / paths.METRICS, Path(args.out) / paths.PLOTS)  # a killed run's temporaries
     cfg = load_config(args.params)
     torch.manual_seed(cfg.seed)

@@ -27,7 +27,7 @@ from conchshell.evaluation.listening.agreement import alphas
 from conchshell.evaluation.listening.mos import figure_png, summarise, table
 from conchshell.evaluation.listening.ratings import read_ratings
 from conchshell.evaluation.listening.screening import THRESHOLD, kept, screen
-from conchshell.io import atomic_path, sweep_folders, write_json
+from conchshell.io import atomic_path, guard_temporaries, sweep_folders, write_json
 from conchshell.web.trials import experiment_id
 
 RATINGS = Path("listening/ratings.sqlite")
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", default=str(paths.SAMPLES))
     parser.add_argument("--out", default=".", help="folder for metrics/ and plots/")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.out) / paths.METRICS, Path(args.out) / paths.PLOTS)  # a killed run's temporaries
     samples, out = Path(args.samples), Path(args.out)
     if not samples.is_dir():

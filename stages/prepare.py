@@ -23,7 +23,7 @@ from conchshell.data.bop import BopSource, problems_error
 from conchshell.data.demo import DemoSource
 from conchshell.data.manifest import MANIFEST_NAME, build_manifest, split_problems, write_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path, sweep_folders
+from conchshell.io import atomic_path, guard_temporaries, sweep_folders
 
 
 def open_source(cfg: Config) -> DemoSource | BopSource:
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(paths.PARAMS), help="parameters file (default params.yaml)")
     parser.add_argument("--out", default=str(paths.PREPARED), help="output folder (default data/prepared)")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.out).parent)  # a killed run's temporaries
     cfg = load_config(args.params)
     count = prepare(cfg, Path(args.out))

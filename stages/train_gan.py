@@ -24,7 +24,7 @@ from conchshell.artifacts.stores import PairDataset
 from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import file_sha256, save_torch, state_dict_sha256, sweep_folders
+from conchshell.io import file_sha256, guard_temporaries, save_torch, state_dict_sha256, sweep_folders
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.training.gan import (
     close_distributed,
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", default=str(paths.DVCLIVE), help="DVCLive folder (losses, spectrograms)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when there is one")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.output).parent, paths.GAN_CHECKPOINTS, paths.DVCLIVE)  # a killed run's temporaries
     cfg = load_config(args.params)
     if args.device == "cuda" and not torch.cuda.is_available():

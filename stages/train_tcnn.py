@@ -20,7 +20,7 @@ from conchshell.artifacts.checkpoints import save_tcnn
 from conchshell.config import load_config
 from conchshell.data.manifest import categories, read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import atomic_path, sweep_folders, write_json
+from conchshell.io import atomic_path, guard_temporaries, sweep_folders, write_json
 from conchshell.training.tcnn import evaluate_tcnn, load_pictures, train_tcnn
 
 
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default=str(paths.METRICS / "tcnn.json"), help="output metrics")
     parser.add_argument("--confusion", default=str(paths.PLOTS / "tcnn_confusion.csv"), help="output confusion CSV")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(*(Path(p).parent for p in (args.model, args.metrics, args.confusion)))  # a killed run's temporaries
     cfg = load_config(args.params)
     prepared = Path(args.prepared)

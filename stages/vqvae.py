@@ -24,7 +24,7 @@ from conchshell.audio.spec import AudioSpec
 from conchshell.config import load_config
 from conchshell.data.manifest import read_manifest
 from conchshell.errors import ConchError, report_errors
-from conchshell.io import state_dict_sha256, sweep_folders, write_json
+from conchshell.io import guard_temporaries, state_dict_sha256, sweep_folders, write_json
 from conchshell.models.jukebox import VQVAE, preset_hps
 from conchshell.training.vqvae import train_vqvae
 
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(paths.VQVAE), help="output checkpoint")
     parser.add_argument("--metrics", default=str(paths.METRICS / "vqvae.json"), help="output metrics")
     args = parser.parse_args(argv)
+    guard_temporaries()  # a kill -9 leaves no temporary, even if DVC then restores from its run cache
     sweep_folders(Path(args.model).parent, Path(args.metrics).parent)  # a killed run's temporaries
     cfg = load_config(args.params)
     out = Path(args.model)
