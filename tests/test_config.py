@@ -129,6 +129,51 @@ def test_every_float_field_refuses_nan():
             from_dict(raw)
 
 
+def bounded_fields(cls=Config, prefix=""):
+    """(key, type, metadata) of every scalar field of Config with a min, min_exclusive or max."""
+    import dataclasses
+    import typing
+
+    from conchshell.config import _strip_optional
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = _strip_optional(hints[f.name])
+        if dataclasses.is_dataclass(hint):
+            yield from bounded_fields(hint, f"{prefix}{f.name}.")
+        elif hint in (int, float) and {"min", "min_exclusive", "max"} & set(f.metadata):
+            yield prefix + f.name, hint, f.metadata
+
+
+def raw_with(key: str, value) -> dict:
+    raw: dict = {}
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return raw
+
+
+def test_every_bound_refuses_the_first_value_past_it():
+    """Issue 26.5, each bound: one past every max (and below every min) is refused with one line naming the key."""
+    fields = list(bounded_fields())
+    assert sum("max" in meta for _, _, meta in fields) >= 20
+    for key, hint, meta in fields:
+        step = 1 if hint is int else 1e-6 * max(1.0, abs(meta.get("max", 1.0)))
+        past = []
+        if "max" in meta:
+            past.append((hint(meta["max"] + step), f"must be <= {meta['max']}"))
+        if "min" in meta:
+            past.append((hint(meta["min"] - step), f"must be >= {meta['min']}"))
+        if "min_exclusive" in meta:
+            past.append((hint(meta["min_exclusive"]), f"must be > {meta['min_exclusive']}"))
+        for value, expected in past:
+            with pytest.raises(ConchError, match=f"^params: {key}: {expected}, got") as err:
+                from_dict(raw_with(key, value))
+            assert "\n" not in str(err.value)
+
+
 def test_bounds_at_their_limit_are_accepted():
     cfg = from_dict({"data": {"image_size": 1024, "seconds": 60}, "gan": {"steps": 1, "warmup_steps": 1}})
     assert (cfg.data.image_size, cfg.data.seconds, cfg.gan.steps, cfg.gan.warmup_steps) == (1024, 60.0, 1, 1)
