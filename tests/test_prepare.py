@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,17 +150,31 @@ import importlib.util, os, signal, sys
 spec = importlib.util.spec_from_file_location("prepare_stage", {stage!r})
 stage = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(stage)
+if {no_janitor!r}:
+    stage.guard_temporaries = lambda: None  # as if the janitor were killed too (a whole process group)
 stage.write_wav = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # die mid-write
 stage.main(["--params", sys.argv[1], "--out", sys.argv[2]])
 """
 
 
-def test_kill_9_during_prepare_leaves_nothing_that_lingers(tmp_path, bop_root, capsys):
+def _temporaries(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".prepared.")]
+
+
+@pytest.mark.parametrize("janitor", [True, False], ids=["janitor", "no-janitor"])
+def test_kill_9_during_prepare_leaves_nothing_that_lingers(tmp_path, bop_root, capsys, janitor):
+    """The janitor removes a killed prepare's temporary at once; without it, the next prepare sweeps it."""
     params, out = write_params(tmp_path, source="bop", bop_root=str(bop_root)), tmp_path / "prepared"
-    code = KILLED_PREPARE.format(stage=str(REPO / "stages" / "prepare.py"))
+    code = KILLED_PREPARE.format(stage=str(REPO / "stages" / "prepare.py"), no_janitor=not janitor)
     killed = subprocess.run([sys.executable, "-c", code, str(params), str(out)], cwd=tmp_path, timeout=300)
-    assert killed.returncode == -9
-    assert [p.name.startswith(".prepared.") for p in tmp_path.iterdir()].count(True) == 1 and not out.exists()
+    assert killed.returncode == -9 and not out.exists()
+    if janitor:
+        deadline = time.monotonic() + 10
+        while _temporaries(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _temporaries(tmp_path) == []
+    else:
+        assert len(_temporaries(tmp_path)) == 1
     assert prepare_here(params, out, capsys) == (0, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bop", "params.yaml", "prepared"]
 
