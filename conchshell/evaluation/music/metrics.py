@@ -117,7 +117,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     if nb == 0:
         return 0.0
-    return float(np.dot(a, b) / (na * nb))
+    return min(1.0, float(np.dot(a, b) / (na * nb)))  # rounding can put a·a / ‖a‖² a hair above 1
 
 
 def key_scores(reference: str, estimate: str) -> tuple[float, float]:
