@@ -99,9 +99,14 @@ def test_attribute_to_score_mapping_by_hand():
     assert demo.voicing(beach, 0, 60.0, 3) == [55, 60, 64]
     assert demo.voicing(beach, 0, 64.0, 3) == [60, 64, 67]
     assert demo.voicing(beach, 4, 62.0, 3) == [59, 62, 67]  # G major (degree 4) stays G B D: B3 D4 G4
-    # 3 events/s over 2 s on the sixteenth grid of a 0.5 s beat: slots 16, k·16//6 = 0 2 5 8 10 13
-    onsets, gap = demo.event_times(0.5, 2.0, 3.0)
-    assert onsets == [0.0, 0.25, 0.625, 1.0, 1.25, 1.625] and gap == pytest.approx(2.0 / 6)
+    # One bar of sixteenths fills downbeat, half bar, beats, eighths, then sixteenths, each level spread out
+    assert [demo.metrical_level(s) for s in (0, 8, 4, 12, 2, 1, 16)] == [0, 1, 2, 2, 3, 4, 0]
+    assert demo.slot_order(16) == [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]
+    # Two bars: the downbeats 0 and 16 first, then the half bars 8 and 24, then the beats 4 20 12 28
+    assert demo.slot_order(32)[:8] == [0, 16, 8, 24, 4, 20, 12, 28]
+    # 3 events/s over 2 s at a 0.5 s beat: 6 of the 16 slots, the first six of that order
+    assert demo.event_slots(0.5, 2.0, 3.0) == [0, 2, 4, 8, 10, 12]
+    assert demo.event_slots(0.5, 2.0, 3.5) == [0, 2, 4, 6, 8, 10, 12]  # one more note, the others kept
     assert demo.luminance_target("night_city", 0.5) == 45.0
 
 
@@ -131,3 +136,36 @@ def test_picture_shows_its_brightness_and_pictures_of_a_piece_share_it():
         for index in (4, 9):  # two pictures paired with the same piece
             picture = demo.demo_picture(demo.picture_id(category, index), category, 0, clip=clip)
             assert demo.mean_luminance(picture) == pytest.approx(target, abs=1.5 / 255)
+
+
+@pytest.mark.parametrize("category", demo.CATEGORIES)
+def test_a_denser_piece_keeps_every_note_of_a_sparser_one(category):
+    _, low, high = demo.OBJECTS[category]
+
+    def notes(objects):
+        score = demo.compose_score(category, np.random.default_rng(3), 8.0, demo.Attributes(0.4, objects))
+        return set(zip(score.onset, score.duration, score.pitch, score.velocity))
+
+    sparse, middle, dense = notes(low), notes((low + high) // 2), notes(high)
+    assert sparse < middle < dense  # more objects add notes; none of the others moves
+
+
+def test_a_piece_is_a_function_of_its_category_and_attributes(monkeypatch):
+    monkeypatch.setattr(demo, "piece_attributes", lambda clip, category, seed: demo.Attributes(0.3, 12))
+    one, other = (demo.demo_score(demo.piece_id("forest", i), "forest", 0, 8.0) for i in (1, 7))
+    assert one == other and len(one.onset) > 8  # two pieces showing the same attributes play the same notes
+    assert one != demo.demo_score(demo.piece_id("forest", 1), "forest", 1, 8.0)  # another seed, another motif
+    waves = [demo.demo_piece(demo.piece_id("forest", i), "forest", 0, 8000, 2.0) for i in (1, 7)]
+    assert np.array_equal(*waves)  # and sound the same: nothing of a piece is drawn beyond its picture
+
+
+def test_a_note_sounds_the_same_wherever_it_is_played():
+    rate, rng = 8000, lambda: np.random.default_rng(5)
+    alone, later = demo.Score([], [], [], []), demo.Score([], [], [], [])
+    alone.add(0.0, 0.3, 64, 0.7)
+    later.add(0.0, 0.2, 40, 0.5)  # another note first: it must not change the instrument's draw for pitch 64
+    later.add(1.0, 0.3, 64, 0.7)
+    one, other = demo.render(alone, rng(), rate, rate), demo.render(later, rng(), rate, 2 * rate)
+    ring = int(0.78 * rate)  # 0.3 s held + four 0.12 s release constants
+    np.testing.assert_allclose(other[rate : rate + ring], one[:ring], atol=1e-6)
+    assert not np.allclose(demo.render(alone, np.random.default_rng(6), rate, rate)[:ring], one[:ring])

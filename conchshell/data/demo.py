@@ -19,9 +19,14 @@ Inside a category each piece follows what its pictures show (`Attributes`, drawn
 - **objects**, the number of things drawn (wave crests, cacti, trees, stars, snowflakes, clouds), sets the
   right hand's events per second: `density_factor` 0.3 … 1.7 of the category's base (bass and pads fixed).
 Pictures paired with one piece show the same attributes; everything else in them is drawn afresh.
+A piece is a function of its category and attributes alone (`demo_score`): the category fixes its tempo,
+progression, melody walk and velocities, a denser piece keeps every note of a sparser one (`event_slots`)
+and a note sounds the same wherever it is played (`render`). What a picture does not show is not in its
+piece, so a generator can learn the piece from the picture, not only its category's average.
 
-Every picture, piece and attribute pair is drawn from its own generator seeded by (seed, category, kind,
-index), so the same seed gives the same bytes and items do not depend on how many others are made.
+Every picture, attribute pair, motif and instrument is drawn from its own generator seeded by (seed,
+category, kind, index), so the same seed gives the same bytes and items do not depend on how many others
+are made.
 Pictures are uint8 [size, size, 3]; pieces are float32 [sample_rate * seconds], peak 0.95.
 
 Piano model (per note): partials f_n = n f0 sqrt(1 + B n²) with a register-dependent inharmonicity
@@ -40,7 +45,7 @@ from PIL import Image, ImageDraw
 from conchshell.data.manifest import Pair
 
 CATEGORIES = ("beach", "desert", "forest", "night_city", "snowy_mountains", "sunset_sea")
-_PICTURE, _PIECE, _ATTRIBUTES = 0, 1, 2
+_PICTURE, _PIECE, _ATTRIBUTES, _MOTIF = 0, 1, 2, 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,15 +122,23 @@ def demo_picture(pair_id: str, category: str, seed: int, size: int = 224, clip: 
 
 
 def demo_piece(clip: str, category: str, seed: int, sample_rate: int, seconds: float) -> np.ndarray:
-    """The demo piece `clip` (e.g. `beach_piece_003`) → float32 [sample_rate * seconds]."""
-    attributes = piece_attributes(clip, category, seed)
-    return compose_piece(category, _rng(seed, category, _PIECE, _index(clip)), sample_rate, seconds, attributes)
+    """The demo piece `clip` (e.g. `beach_piece_003`) → float32 [sample_rate * seconds], peak 0.95.
+
+    `demo_score`'s notes played on the category's instrument (`render`): a function of the picture's attributes."""
+    score = demo_score(clip, category, seed, seconds)
+    wave = render(score, _rng(seed, category, _PIECE, 0), sample_rate, int(round(sample_rate * seconds)))
+    return _normalise(wave)
 
 
 def demo_score(clip: str, category: str, seed: int, seconds: float) -> Score:
-    """The notes demo piece `clip` is synthesised from (`demo_piece` draws this score first from the same generator)."""
+    """The notes of demo piece `clip`: a function of its category and attributes alone.
+
+    Every piece of a category draws its melody, chord-tone and velocity choices from the category's one
+    motif generator, so two pieces differ only where their pictures do (brightness, objects): what a
+    picture does not show cannot be learnt from it, and a piece drawn at random beyond it would leave G
+    only the category's average to regress to (README, Honest expectations)."""
     attributes = piece_attributes(clip, category, seed)
-    return compose_score(category, _rng(seed, category, _PIECE, _index(clip)), seconds, attributes)
+    return compose_score(category, _rng(seed, category, _MOTIF, 0), seconds, attributes)
 
 
 def mean_luminance(picture: np.ndarray) -> float:
@@ -462,28 +475,60 @@ def voicing(style: Style, root: int, centre: float, size: int) -> list[int]:
     return min(windows, key=lambda w: abs(float(np.mean(w)) - centre))
 
 
-def event_times(beat: float, seconds: float, per_second: float) -> tuple[list[float], float]:
-    """round(per_second · seconds) onsets spread evenly over the sixteenth-note grid of `beat` → (onsets, gap)."""
-    sixteenth = beat / 4
-    slots = int(seconds / sixteenth)
+def metrical_level(slot: int) -> int:
+    """0 for a bar's downbeat (sixteenth 0 of 16), 1 for its half, 2 a beat, 3 an eighth, 4 a sixteenth."""
+    for level, step in enumerate((16, 8, 4, 2)):
+        if slot % step == 0:
+            return level
+    return 4
+
+
+def _spread_rank(index: int) -> float:
+    """Van der Corput rank of `index` (0, ½, ¼, ¾, ⅛ …): taking a level's slots in this order spreads them in time."""
+    rank, weight = 0.0, 0.5
+    while index:
+        rank, index, weight = rank + weight * (index & 1), index >> 1, weight / 2
+    return rank
+
+
+def slot_order(slots: int) -> list[int]:
+    """The sixteenth-note slots 0 … slots−1 in the order notes fill them: strong beats first (`metrical_level`),
+    each level spread evenly over the piece (`_spread_rank`)."""
+    by_level: dict[int, list[int]] = {}
+    for slot in range(slots):
+        by_level.setdefault(metrical_level(slot), []).append(slot)
+    key = {s: (level, _spread_rank(i)) for level, group in by_level.items() for i, s in enumerate(group)}
+    return sorted(range(slots), key=key.__getitem__)
+
+
+def event_slots(beat: float, seconds: float, per_second: float) -> list[int]:
+    """The round(per_second · seconds) sixteenth slots of `beat` the right hand plays, ascending: the first of
+    `slot_order`, so a denser piece keeps every note of a sparser one and adds notes between them."""
+    slots = int(seconds / (beat / 4))
     count = int(np.clip(round(per_second * seconds), 1, slots))
-    return [(k * slots // count) * sixteenth for k in range(count)], slots * sixteenth / count
+    return sorted(slot_order(slots)[:count])
+
+
+# A right-hand note's length in beats, by texture: fixed, so that adding notes leaves the others unchanged.
+NOTE_BEATS = {"arpeggio": 1.5, "chords": 0.45, "melody": 0.95, "sparse": 1.8}
 
 
 def compose_score(
     category: str, rng: np.random.Generator, seconds: float, attributes: Attributes | None = None
 ) -> Score:
-    """A random piece in `category`'s style following `attributes`: a chord per bar, left-hand bass, and the
-    right hand's texture voiced around `pitch_centre_target` at `density_factor` × the style's events per bar."""
+    """A piece in `category`'s style following `attributes`: a chord per bar, left-hand bass, and the right
+    hand's texture voiced around `pitch_centre_target` on `event_slots` at `density_factor` × the style's events
+    per bar. `rng` draws the choices of every slot (melody walk, chord tone, velocity) whether it is played or
+    not, so the notes a piece keeps from a sparser one are the same notes."""
     style = STYLES[category]
     attributes = attributes or Attributes(0.5, sum(OBJECTS[category][1:]) // 2)
-    beat = 60.0 / (style.tempo * rng.uniform(0.92, 1.08))
-    bar = 4 * beat
+    beat = 60.0 / style.tempo
+    bar, sixteenth = 4 * beat, beat / 4
     progression = style.progressions[rng.integers(len(style.progressions))]
     centre = pitch_centre_target(style, attributes.brightness)
     bass = style.tonic - 24 if style.tonic - 24 >= 33 else style.tonic - 12
     score = Score([], [], [], [])
-    vel = style.velocity * rng.uniform(0.85, 1.1)
+    vel = style.velocity
     size = 4 if style.sevenths else 3
     n_bars = int(np.ceil(seconds / bar))
     chords = [voicing(style, progression[b % len(progression)], centre, size) for b in range(n_bars)]
@@ -496,48 +541,47 @@ def compose_score(
         elif style.texture == "sparse":
             for p in voicing(style, root, centre - 12, 2):
                 score.add(b * bar + rng.uniform(0, 0.03), bar * 0.95, p, vel * rng.uniform(0.7, 0.9))
+    slots = int(seconds / sixteenth)
+    walk = np.clip(np.cumsum(rng.integers(-2, 3, slots)), -4, 4)  # the melody's degree at every slot
+    tone = rng.integers(0, 64, slots)  # which chord tone a sparse note takes
+    loud = rng.uniform(0.8, 1.05, slots) * (1.1 - 0.05 * np.array([metrical_level(s) for s in range(slots)]))
     per_second = style.events * density_factor(category, attributes.objects) * style.tempo / 240.0
-    onsets, gap = event_times(beat, seconds, per_second)
-    melody_degree = int(rng.integers(-2, 3))
     centre_degree = min(range(-14, 21), key=lambda d: abs(_degree_pitch(style, d, style.tonic) - centre))
-    for k, t in enumerate(onsets):  # the right hand's events
-        chord = chords[min(int(t // bar), n_bars - 1)]
+    length = NOTE_BEATS[style.texture] * beat
+    for s in event_slots(beat, seconds, per_second):  # the right hand's events
+        t, b = s * sixteenth, min(int(s * sixteenth // bar), n_bars - 1)
         if style.texture == "arpeggio":
-            low = voicing(style, progression[min(int(t // bar), n_bars - 1) % len(progression)], centre - 6, size)
+            low = voicing(style, progression[b % len(progression)], centre - 6, size)
             tones = low + [p + 12 for p in low]
             tones = tones + tones[-2:0:-1]
-            score.add(t, min(beat, gap) * 1.5, tones[k % len(tones)], vel * rng.uniform(0.75, 1.0))
+            score.add(t, length, tones[s % len(tones)], vel * loud[s])
         elif style.texture == "chords":
-            for p in chord:
-                score.add(t, min(gap, beat) * 0.9, p, vel * rng.uniform(0.8, 1.0))
+            for p in chords[b]:
+                score.add(t, length, p, vel * loud[s])
         elif style.texture == "sparse":
-            score.add(t, gap * 0.9, chord[int(rng.integers(len(chord)))], vel * rng.uniform(0.9, 1.1))
+            score.add(t, length, chords[b][tone[s] % len(chords[b])], vel * loud[s])
         else:  # melody
-            melody_degree = int(np.clip(melody_degree + rng.integers(-2, 3), -4, 4))
-            pitch = _degree_pitch(style, centre_degree + melody_degree, style.tonic)
-            score.add(t, gap * 0.95, pitch, vel * rng.uniform(0.85, 1.1))
+            score.add(t, length, _degree_pitch(style, centre_degree + int(walk[s]), style.tonic), vel * loud[s])
     return score
 
 
-def compose_piece(
-    category: str,
-    rng: np.random.Generator,
-    sample_rate: int,
-    seconds: float,
-    attributes: Attributes | None = None,
-) -> np.ndarray:
-    """A random piece in `category`'s style following `attributes`, synthesized → float32 [sample_rate * seconds], peak 0.95."""
-    score = compose_score(category, rng, seconds, attributes)
-    wave = render(score, rng, sample_rate, int(round(sample_rate * seconds)))
+def _normalise(wave: np.ndarray) -> np.ndarray:
+    """`wave` scaled to peak 0.95 → float32."""
     return (wave * (0.95 / max(float(np.abs(wave).max()), 1e-9))).astype(np.float32)
 
 
 def render(score: Score, rng: np.random.Generator, sample_rate: int, length: int, partials: int = 8) -> np.ndarray:
-    """Synthesize `score` with the additive piano model → float32 [length]."""
+    """Synthesize `score` with the additive piano model → float32 [length].
+
+    `rng` is the instrument: it draws, once per MIDI pitch, the partials' phases and the hammer's noise, so a
+    note sounds the same wherever it is played and two scores differ in sound only where they differ in notes."""
     out = np.zeros(length, dtype=np.float32)
     nyquist = sample_rate / 2
     n = np.arange(1, partials + 1, dtype=np.float32)[:, None]  # [K, 1]
     release = 0.12  # damper: seconds to fall by e after note-off
+    hammer = int(0.006 * sample_rate)  # a short decaying noise burst
+    phase_of = rng.uniform(0, 2 * np.pi, (128, partials, 1)).astype(np.float32)  # [pitch, K, 1]
+    noise_of = rng.normal(0, 1, (128, hammer)) * np.exp(-np.arange(hammer) / (0.0015 * sample_rate))  # [pitch, H]
     for onset, duration, pitch, velocity in zip(score.onset, score.duration, score.pitch, score.velocity):
         start = int(round(onset * sample_rate))
         if start >= length:
@@ -550,11 +594,10 @@ def render(score: Score, rng: np.random.Generator, sample_rate: int, length: int
         brightness = 1.0 + 1.5 * velocity
         amps = np.where(freqs < nyquist, n ** -(3.0 / brightness), 0.0)  # louder notes are brighter
         tau = 2.5 * (261.6 / f0) ** 0.6 / (1 + 0.6 * (n - 1))  # [K, 1] seconds
-        phases = rng.uniform(0, 2 * np.pi, (partials, 1)).astype(np.float32)
         env = np.exp(-t / tau) * np.minimum(1.0, t / 0.002)
         env *= np.exp(-np.maximum(t - duration, 0.0) / release)  # damper after note-off
-        note = (amps * env * np.sin(2 * np.pi * freqs * t + phases)).sum(axis=0)
-        hammer = min(note.shape[0], int(0.006 * sample_rate))  # a short decaying noise burst
-        note[:hammer] += 0.3 * velocity * rng.normal(0, 1, hammer) * np.exp(-np.arange(hammer) / (0.0015 * sample_rate))
+        note = (amps * env * np.sin(2 * np.pi * freqs * t + phase_of[pitch])).sum(axis=0)
+        burst = min(note.shape[0], hammer)
+        note[:burst] += 0.3 * velocity * noise_of[pitch, :burst]
         out[start : start + note.shape[0]] += velocity * note.astype(np.float32)
     return out
