@@ -86,6 +86,16 @@ def sized_parts(cfg, size: str) -> dict:
     }
 
 
+def st_frames(i3d) -> dict:
+    """generator_config's `st_frames` for `i3d` (T' of 18 frames), where this revision's G takes it (Table 1's G
+    flattens the S-T features; the earlier one read any T')."""
+    if "st_frames" not in inspect.signature(generator_config).parameters:
+        return {}
+    from conchshell.models.i3d import temporal_length
+
+    return {"st_frames": temporal_length(18, i3d.arch)}
+
+
 def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipeline:
     """A Pipeline with random weights in `size`'s sizes for every part (`sized_parts`: TCNN, I3D, VQ-VAE, G).
 
@@ -109,7 +119,7 @@ def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipelin
     frames = codec.frames(LEVELS[level], num_samples)  # an index: older revisions' codecs take no names
     width = getattr(i3d, "feature_dim", 2048)
     g_config = generator_config(
-        level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes
+        level, frames, size=size, width=cfg.gan.width, in_channels=width, num_classes=num_classes, **st_frames(i3d)
     )
     g = build_generator(g_config)
     return Pipeline(branch, g.eval(), codec, level, [str(i) for i in range(num_classes)], 224, num_samples)

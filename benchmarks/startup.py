@@ -137,7 +137,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     from conchshell.models.tcnn import TCNN
 
     sys.path.insert(0, str(HERE.parent))
-    from generate import sized_parts  # the sibling benchmark's meaning of --size
+    from generate import sized_parts, st_frames  # the sibling benchmark's meaning of --size, G's input T'
 
     cfg, categories = load_config(params), [f"category{i}" for i in range(6)]
     parts = sized_parts(cfg, size)
@@ -151,7 +151,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     checkpoint = cfg.i3d.checkpoint if cfg.i3d.arch == parts["i3d_arch"] else None
     i3d = build_i3d(checkpoint, seed=cfg.seed, arch=parts["i3d_arch"])
     frames = JukeboxCodec(vqvae, PAPER).frames(level, PAPER.samples)
-    g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories))
+    g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories), **st_frames(i3d))
     gan = {
         "level": level,
         "generator": build_generator(g_config).state_dict(),

@@ -128,8 +128,10 @@ def test_tcnn_hyper_parameters_are_bounded(models, key, value, expected):
     "key, value, expected",
     [
         ("frames", 10**9, "generator_config.frames: 1000000000 is not an integer 1..200000"),
-        ("channels", [10**6, 8, 4, 2], "generator_config.channels: [1000000, 8, 4, 2] is not a list of 1..16"),
-        ("kernel", -3, "generator_config.kernel: -3 is not an integer 1..1024"),
+        ("stages", [[10**6, 40, 2]], "generator_config.stages: [[1000000, 40, 2]] is not a list of 1..16 [channels"),
+        ("stages", [[8, 40]], "generator_config.stages: [[8, 40]] is not a list of 1..16 [channels ≤ 8192"),
+        ("length", 10**7, "generator_config.length: 10000000 is not an integer 1..200000"),
+        ("post_kernel", -3, "generator_config.post_kernel: -3 is not an integer 1..1024"),
         ("out_scale", float("inf"), "generator_config.out_scale: inf is not a number in (0, 1e+06]"),
     ],
 )
@@ -144,9 +146,18 @@ def test_generator_config_is_bounded(models, key, value, expected):
 def test_a_generator_config_its_weights_do_not_fill_is_refused_before_allocating(models):
     """In bounds, but 64x the weights' width: refused by the meta-device shape check, not built (GBs)."""
     ckpt = torch.load(models / "gan.pt", weights_only=True)
-    config = {**ckpt["generator_config"], "channels": [8000, 8000, 8000, 8000], "mid_frames": 200000}
+    stages = [[8000, k, s] for _, k, s in ckpt["generator_config"]["stages"]]
+    config = {**ckpt["generator_config"], "stages": stages, "length": 196608}
     save_torch({**ckpt, "generator_config": config}, models / "gan.pt")
     with pytest.raises(ConchError, match=r"gan.pt: generator weights do not match: .* has shape"):
+        load_generator(models / "gan.pt")
+
+
+def test_a_gan_pt_of_the_earlier_upsampling_generator_says_to_retrain(models):
+    ckpt = torch.load(models / "gan.pt", weights_only=True)
+    old = {"frames": 1000, "in_channels": 1024, "channels": [8, 8], "ratios": [4], "mid_frames": 36, "kernel": 40}
+    save_torch({**ckpt, "generator_config": old}, models / "gan.pt")
+    with pytest.raises(ConchError, match=r"gan.pt: written for the earlier upsampling generator.*re-run train_gan$"):
         load_generator(models / "gan.pt")
 
 

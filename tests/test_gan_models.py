@@ -15,7 +15,8 @@ from conchshell.config import LEVELS
 from conchshell.models.discriminator import Discriminator, discriminator_config
 from conchshell.models.generator import Generator, generator_config
 
-TABLE_1 = {"high": 33.1e6, "low": 65.2e6, "deep": 100.4e6}
+#: Table 1: G's parameters and MACs (its "FLOPs" are MACs: conchshell.evaluation.cost) per level.
+TABLE_1 = {"high": (33.109e6, 23.800e9), "low": (65.183e6, 27.205e9), "deep": (100.420e6, 59.197e9)}
 
 
 def count(model: torch.nn.Module) -> int:
@@ -31,29 +32,56 @@ def test_frames_come_from_the_codec_hop():
 def test_generator_output_shape_per_level(level):
     torch.manual_seed(0)
     frames = tiny_codec().frames(LEVELS[level], 128000)
-    g = Generator(**generator_config(level, frames, "demo", 0.02))
-    out = g(torch.randn(1, 1024, 2), torch.tensor([3]))
-    assert out.shape == (1, 64, frames)
-    assert out.abs().max() <= 100.0 + 1e-3  # Tanh × 100 before the Linear keeps it near ±100
-    # any number of S-T frames is accepted
-    assert g(torch.randn(2, 1024, 4), torch.tensor([0, 5])).shape == (2, 64, frames)
+    g = Generator(**generator_config(level, frames, "demo", 0.02, out_scale=30.0))
+    with torch.no_grad():
+        out = g(torch.randn(2, 1024, 2), torch.tensor([3, 3]))
+    assert out.shape == (2, 64, frames)
+    assert (out[0] - out[1]).abs().mean() > 0.05 * out.abs().mean()  # two pictures, two latents
+    with pytest.raises(ValueError, match="G reads S-T features of 2 frames, got 4"):
+        g(torch.randn(2, 1024, 4), torch.tensor([0, 5]))  # the flattened input fixes T'
 
 
 @pytest.mark.parametrize("level", ["high", "low", "deep"])
 def test_paper_profile_matches_table_1(level):
-    """Table 1's parameter counts, with the r50-era S-T input (2048 channels); the default Inception-I3D's
-    1024 give 27.1 / 56.9 / 91.9 M, and the MACs are 15-33× under Table 1's (issue 27, still open)."""
+    """Parameters and MACs within 10 % of Table 1, fed the default Inception-I3D's S-T features [1024, 2]."""
+    from conchshell.evaluation.cost import count_macs
+
     frames = {"high": 1000, "low": 4000, "deep": 16000}[level]
     with torch.device("meta"):
-        g = Generator(**generator_config(level, frames, "paper", in_channels=2048))
-    assert abs(count(g) - TABLE_1[level]) / TABLE_1[level] < 0.10
+        g = Generator(**generator_config(level, frames, "paper"))
+        macs = count_macs(g, torch.zeros(1, 1024, 2), torch.zeros(1, dtype=torch.long))
+    params, paper_macs = TABLE_1[level]
+    assert abs(count(g) - params) / params < 0.10
+    assert abs(macs - paper_macs) / paper_macs < 0.10
 
 
-def test_demo_profile_is_smaller():
+def test_the_paper_generator_follows_the_text():
+    """Kernels up to 40, residual units after every convolution, and the Deep level's last Linear has 16 k outputs."""
+    from conchshell.models.generator import ResidualUnit, Stage
+
+    with torch.device("meta"):
+        g = Generator(**generator_config("deep", 16000, "paper"))
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert max(c.kernel_size[0] for c in convs) == 40
+    stages = [m for m in g.modules() if isinstance(m, Stage)]
+    assert all(sum(isinstance(m, ResidualUnit) for m in s.res) == 2 for s in stages)
+    assert g.to_frames.out_features == 16000 and g.seed.in_features == 1024 * 2 + 256
+
+
+def test_demo_profile_is_the_same_network_narrower():
+    """Width 0.25 scales every stage's channels, so the convolutions' MACs by about 1/16; the seed and the
+    time Linear keep their size (they set the time resolution)."""
+    from conchshell.evaluation.cost import count_macs
+
+    macs = {}
     with torch.device("meta"):
         paper = Generator(**generator_config("high", 1000, "paper"))
         demo = Generator(**generator_config("high", 1000, "demo", 0.25))
-    assert count(demo) < count(paper) / 4
+        for name, g in (("paper", paper), ("demo", demo)):
+            macs[name] = count_macs(g, torch.zeros(1, 1024, 2), torch.zeros(1, dtype=torch.long))
+    assert [s.conv[1].out_channels for s in demo.stages] == [16, 32, 64, 160, 80]
+    assert macs["demo"] < macs["paper"] / 12 and count(demo) < count(paper) / 2
+    assert demo.seed.out_features == paper.seed.out_features == 4000
 
 
 def test_discriminator_paper_size_and_maps():

@@ -65,7 +65,7 @@ def _setup(profile: str, window: float | None, **gan):
     torch.manual_seed(0)
     codec = tiny_codec()
     frames = codec.frames(2, 4096)
-    g = Generator(**generator_config("high", frames, "demo", 0.02, in_channels=2048))
+    g = Generator(**generator_config("high", frames, "demo", 0.02, in_channels=2048, st_frames=3))
     d = Discriminator(**discriminator_config("demo", 0.125))
     audio = 0.3 * torch.randn(2, 4096)
     real = codec.latents(audio)[2]

@@ -64,6 +64,16 @@ def _ints(lo: int, hi: int, most: int = 16):
     return check, f"a list of 1..{most} integers {lo}..{hi}"
 
 
+def _stages(channels: int, kernel: int, stride: int, most: int = 16):
+    ok = (_int(1, channels)[0], _int(1, kernel)[0], _int(1, stride)[0])
+    check = lambda v: (  # noqa: E731
+        isinstance(v, (list, tuple))
+        and 0 < len(v) <= most
+        and all(isinstance(s, (list, tuple)) and len(s) == 3 and all(f(x) for f, x in zip(ok, s)) for s in v)
+    )
+    return check, f"a list of 1..{most} [channels ≤ {channels}, kernel ≤ {kernel}, stride ≤ {stride}]"
+
+
 def _number(lo: float, hi: float):
     ok = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo < v <= hi  # noqa: E731
     return ok, f"a number in ({lo:g}, {hi:g}]"
@@ -78,11 +88,10 @@ GENERATOR_RULES = {
     "in_channels": _int(1, 8192),
     "num_classes": _int(1, MAX_CATEGORIES),
     "embed_dim": _int(1, 4096),
-    "channels": _ints(1, 8192),
-    "ratios": _ints(1, 64),
-    "mid_frames": _int(1, 200_000),
-    "kernel": _int(1, 1024),
-    "pre_kernel": _int(1, 1024),
+    "st_frames": _int(1, 1024),
+    "length": _int(1, 200_000),
+    "stages": _stages(8192, 1024, 64),
+    "post_kernel": _int(1, 1024),
     "latent_dim": _int(1, 4096),
     "dilations": _ints(1, 4096),
     "out_scale": _number(0, 1e6),
@@ -199,6 +208,8 @@ def load_generator(path: str | os.PathLike) -> GANCheckpoint:
     config = ckpt["generator_config"]
     if not isinstance(config, dict) or not isinstance(ckpt["generator"], dict):
         raise ConchError(f"{path}: generator_config and generator must be mappings; re-run train_gan")
+    if "ratios" in config:  # the upsampling G of before issue 27
+        raise ConchError(f"{path}: written for the earlier upsampling generator, not Table 1's; re-run train_gan")
     check_rules(config, GENERATOR_RULES, path, "generator_config.")
     _check_categories(ckpt["categories"], path)
     ckpt["generator"] = with_identity_st_statistics(ckpt["generator"], config)

@@ -110,7 +110,7 @@ def gan_rows(size: str = "paper", width: float = 1.0, in_channels: int = 1024, s
     rows = []
     for level, frames in PAPER_FRAMES.items():
         with torch.device("meta"):
-            g = Generator(**generator_config(level, frames, size, width, in_channels))
+            g = Generator(**generator_config(level, frames, size, width, in_channels, st_frames=st_frames))
             st, label = torch.zeros(1, in_channels, st_frames), torch.zeros(1, dtype=torch.long)
             d = Discriminator(**discriminator_config(size, width))
             latent = torch.zeros(1, 64, frames)
