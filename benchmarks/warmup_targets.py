@@ -6,14 +6,15 @@
     uv run python benchmarks/warmup_targets.py --target neighbours --k 8 --seed 1
 
 Trains a fresh G (params.yaml's level, gan.size and gan.width) alone on the latent L1 for `--steps` steps
-(batch 4, AdamW at `--lr` with the stage's linear ramp over the first eighth), against one of:
+(batch 4, AdamW at `--lr`, default params.yaml's warmup_lr_g, with the stage's linear ramp over the first
+eighth; `--st-dropout` on G's input, default params.yaml's), against one of:
 - `paired`: each picture's own piece;
 - `nearest`: the piece of the picture's category nearest G's output (training/targets.py, the stage's default);
 - `neighbours`: the piece nearest G's output among the `--k` training pieces whose pictures are nearest the
   picture in (standardised) S-T features, a "best of many" restricted to similar pictures.
 Then decodes G's latents for the val pictures through the VQ-VAE and prints, as one JSON line, what evaluate
-measures of them: following ρ (transcription, conchshell.evaluation.following), the diversity figures and
-the last 50 steps' train L1. `--score real|ceiling` scores the real val pieces or their reconstructions instead.
+measures of them: following ρ (transcription, conchshell.evaluation.following), the diversity figures,
+the last 50 steps' train L1 and the val latent L1 beside a lookup table's (each category's mean latent). `--score real|ceiling` scores the real val pieces or their reconstructions instead.
 No DVC output is touched; a row takes about 2 minutes on one core at level low.
 """
 
@@ -74,6 +75,8 @@ def warm_up(args, cfg, codec, train: dict) -> tuple[torch.nn.Module, float]:
         train["st"].shape[1],
         int(torch.cat([train["label"], train["true_label"]]).max()) + 1,  # the categories G embeds
         out_scale=codebook_scale(codec, cfg.level),
+        st_frames=train["st"].shape[2],
+        st_dropout=cfg.gan.st_dropout if args.st_dropout is None else args.st_dropout,
     )
     g = build_generator(config)
     if not args.raw:
@@ -106,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=8, help="neighbours: how many nearest pictures' pieces")
     parser.add_argument("--raw", action="store_true", help="feed G the S-T features unstandardised")
     parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=None, help="G's lr (default: params.yaml gan.warmup_lr_g)")
+    parser.add_argument("--st-dropout", type=float, default=None, help="default: params.yaml gan.st_dropout")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--score", choices=("generated", "real", "ceiling"), default="generated")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(paths.PARAMS)
+    args.lr = args.lr if args.lr is not None else (cfg.gan.warmup_lr_g or cfg.gan.lr_g)
     manifest = read_manifest(paths.PREPARED)
     vqvae = load_vqvae(paths.VQVAE)
     sha = state_dict_sha256(vqvae.state_dict())
@@ -121,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     (train, _), (val, val_ids) = stacked(split["train"]), stacked(split["val"])
     start = time.time()
     g, train_l1 = (None, float("nan")) if args.score != "generated" else warm_up(args, cfg, codec, train)
+    val_l1 = float("nan")
     with torch.inference_mode():
+        if g is not None:  # G's latent L1 on the val pictures, beside a lookup table's: its category's mean latent
+            val_l1 = float((g(val["st"], val["label"]) - val["latent"]).abs().mean())
+        means = torch.stack([train["latent"][train["true_label"] == c].mean(0) for c in val["true_label"].tolist()])
+        lookup_l1 = float((means - val["latent"]).abs().mean())
         if args.score == "real":
             waves = val["audio"].numpy()
         else:
@@ -144,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                 "target": args.target,
                 "k": args.k,
                 "raw": args.raw,
+                "st_dropout": cfg.gan.st_dropout if args.st_dropout is None else args.st_dropout,
                 "seed": args.seed,
                 "steps": args.steps,
                 "score": args.score,
                 "train_l1": round(train_l1, 3),
+                "val_l1": round(val_l1, 3),
+                "val_l1_category_mean": round(lookup_l1, 3),
                 **{f"rho_{name}": round(value, 3) for name, value in rho.items()},
                 "spread_ratio": round(diversity.spread(feats, cats) / diversity.spread(real, cats), 3),
                 "max_correlation": round(diversity.max_correlation(list(waves)), 4),

@@ -150,12 +150,13 @@ class GANConfig:
     )  # G's and D's init and data order; null: the top-level seed (ablations vary it alone)
     size: str = _opt("demo", choices=("demo", "paper"))
     width: float = _sized(0.25, _WIDTH)  # width multiplier of G and D in the demo size profile
-    steps: int = _opt(830, min=1, **_STEPS)  # ≥ 1: a run of 0 steps would save an untrained G
-    warmup_steps: int = _opt(800, min=0, **_STEPS)  # ≤ steps; the first steps train G alone on `warmup_lambdas` (no D)
-    warmup_target: str = _opt("nearest", choices=("nearest", "paired"))  # conchshell/training/targets.py
+    steps: int = _opt(1230, min=1, **_STEPS)  # ≥ 1: a run of 0 steps would save an untrained G
+    warmup_steps: int = _opt(1200, min=0, **_STEPS)  # ≤ steps; the first steps train G alone on `warmup_lambdas` (no D)
+    warmup_target: str = _opt("paired", choices=("paired", "nearest"))  # conchshell/training/targets.py
     out_scale: float | None = _opt(None, min_exclusive=0)  # G's Tanh scale; null: fitted to the level's codebook
+    st_dropout: float = _opt(0.5, min=0, max=0.9)  # dropout on G's S-T input while training (not the paper's)
     batch_size: int = _sized(4, _BATCH)
-    warmup_lr_g: float | None = _opt(1e-3, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
+    warmup_lr_g: float | None = _opt(3e-4, min_exclusive=0)  # G's lr during the warm-up; null: lr_g
     lr_g: float = _positive(1e-5)  # the paper's
     lr_d: float = _positive(1e-4)  # the paper: 1e-5
     beta1: float = _opt(0.5, min=0, max=1)

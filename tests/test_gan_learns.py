@@ -42,7 +42,7 @@ def write_params(root: Path, profile: str, steps: int, warmup: int, window: str 
     params = root / "params.yaml"
     params.write_text(
         f"seed: 0\nlevel: high\ngan:\n  profile: {profile}\n  size: demo\n  width: 0.02\n  batch_size: 4\n"
-        f"  lr_g: 3.0e-3\n  warmup_lr_g: 3.0e-3\n  steps: {steps}\n  warmup_steps: {warmup}\n  log_every: 1\n  sample_every: 1000\n"
+        f"  lr_g: 1.0e-3\n  warmup_lr_g: 1.0e-3\n  steps: {steps}\n  warmup_steps: {warmup}\n  log_every: 1\n  sample_every: 1000\n"
         f"  checkpoint_every: 1000\n  loss_window_seconds: {window}\n"
     )
     return params
@@ -56,7 +56,7 @@ def logged(root: Path, name: str) -> list[float]:
 
 def test_warmup_loss_falls_and_output_follows_the_category(tmp_path):
     """Released-code warm-up (latent L1): the same pictures with another category give that category's latent."""
-    params = write_params(tmp_path, "released-code", 60, 60)
+    params = write_params(tmp_path, "released-code", 120, 120)
     cfg = load_config(params)
     codec = tiny_codec()
     with torch.no_grad():  # a trained-looking codebook: entries spread over about ±2
@@ -64,7 +64,7 @@ def test_warmup_loss_falls_and_output_follows_the_category(tmp_path):
     data = category_dataset(codec)
     ckpt, result = train_gan(cfg, data, codec, ["a", "b"], "sha", tmp_path / "ckpt", tmp_path / "live", inputs={})
     losses = logged(tmp_path, "g_latent")
-    assert len(losses) == 60 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert len(losses) == 120 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
     from conchshell.models.generator import build_generator
 
@@ -209,7 +209,7 @@ def test_g_follows_an_attribute_of_the_picture_only_when_trained_on_the_real_pai
         data = attribute_dataset(codec, train_a, pattern, seed=2)
         if pairs == "shuffled":  # each picture gets another picture's piece
             data = [{**item, "latent": data[j]["latent"]} for item, j in zip(data, shuffle.tolist())]
-        params = write_params(root, "paper", 60, 60)
+        params = write_params(root, "paper", 240, 240)
         # the paired target: the `nearest` one picks among the category's pieces whatever the pairing, so it
         # would give the real and the shuffled run the same result by construction
         params.write_text(params.read_text() + "  warmup_target: paired\n")

@@ -89,14 +89,22 @@ def codebook_scale(codec: nn.Module, level: str, untrained: float = 100.0) -> fl
 
 
 def build_models(
-    cfg: Config, frames: int, num_classes: int, in_channels: int, out_scale: float = 100.0
+    cfg: Config, frames: int, num_classes: int, in_channels: int, out_scale: float = 100.0, st_frames: int = 2
 ) -> tuple[Generator, Discriminator, dict]:
     """(G, D, G's config dict) for `cfg.level` and `cfg.gan.size`, seeded by the run's seed (`gan.seed`, else
-    `seed`); G reads `in_channels`-wide S-T features (the I3D's: inception 1024, r50 2048) and bounds its latent
-    by `out_scale`."""
+    `seed`); G reads S-T features [in_channels, st_frames] (the I3D's: inception [1024, 2], r50 [2048, 9]) and
+    bounds its latent by `out_scale`."""
     torch.manual_seed(cfg.gan.run_seed(cfg.seed))
     g_config = generator_config(
-        cfg.level, frames, cfg.gan.size, cfg.gan.width, in_channels, num_classes, out_scale=out_scale
+        cfg.level,
+        frames,
+        cfg.gan.size,
+        cfg.gan.width,
+        in_channels,
+        num_classes,
+        out_scale=out_scale,
+        st_frames=st_frames,
+        st_dropout=cfg.gan.st_dropout,
     )
     return build_generator(g_config), Discriminator(**discriminator_config(cfg.gan.size, cfg.gan.width)), g_config
 
@@ -348,7 +356,8 @@ def train_gan(
     sample = dataset[0]
     frames = int(sample["latent"].shape[-1])
     out_scale = gan.out_scale if gan.out_scale is not None else codebook_scale(codec, level)
-    g, d, g_config = build_models(cfg, frames, len(categories), int(sample["st"].shape[0]), out_scale)
+    st_shape = tuple(int(n) for n in sample["st"].shape)  # [C_st, T']
+    g, d, g_config = build_models(cfg, frames, len(categories), st_shape[0], out_scale, st_shape[1])
     g.set_st_statistics(*st_statistics(torch.stack([torch.as_tensor(item["st"]) for item in dataset])))
     g, d, codec = g.to(env.device), d.to(env.device), codec.to(env.device)
     opt_g, opt_d, sched_g, sched_d = make_optimisers(g, d, gan)

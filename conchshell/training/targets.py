@@ -1,17 +1,19 @@
-"""G's warm-up target: the paired piece, or the nearest training piece of the picture's category.
+"""G's warm-up target: the paired piece (the default), or the nearest training piece of the picture's category.
 
-In an image–music dataset the category (the picture's mood, the piece's style) decides what music fits,
-but *which* piece of the category a picture was paired with carries no information G can read from the
-picture (the demo pairs them at random; BOP's annotators chose one of many fitting pieces). Regressed
-on the paired latent, G therefore converges to the average latent of the category, and that average,
-snapped to the codebook and decoded, is a blur that keeps none of the category's key, register or
-tempo (measured on the demo: README, Honest expectations).
+`paired` regresses G on each picture's own piece: right wherever the piece follows what the picture shows,
+as in the demo, where a piece is a function of its picture's category, brightness and object count
+(conchshell.data.demo). In a dataset whose annotators chose one of many fitting pieces (BOP), *which* piece
+of the category a picture was paired with may carry nothing G can read from the picture; regressed on it,
+G converges to the category's average latent, a blur that, snapped to the codebook and decoded, keeps
+none of the category's key, register or tempo (measured on the earlier demo data: README, Honest
+expectations).
 
 The `nearest` target replaces the paired piece by the training piece *of the same category* whose
 latent is closest (L1) to G's current output: min over the category's pieces of the loss instead of
 one arbitrary piece, the "best of many" loss of multiple-choice learning (Guzman-Rivera et al., 2012).
-G then settles on real pieces of the right category rather than on their average. Only the warm-up
-uses it; once D joins, every step uses the paired piece and the paper's objective (eq. 1–6).
+G then settles on real pieces of the right category rather than on their average, but on the same few
+for every picture. Only the warm-up uses it; once D joins, every step uses the paired piece and the
+paper's objective (eq. 1–6).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-WARMUP_TARGETS = ("nearest", "paired")
+WARMUP_TARGETS = ("paired", "nearest")
 
 
 class PieceBank(nn.Module):
