@@ -40,11 +40,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyI3D(nn.Module):
-    """Stand-in for I3DFeatures (arch inception, 1024 channels): video [B,3,18,H,W] → [B,1024,9]."""
+    """Stand-in for I3DFeatures (arch inception): video [B,3,18,H,W] → [B,1024,2], the real one's shape."""
 
     def __init__(self):
         super().__init__()
-        self.proj = nn.Conv1d(3, 1024, 1, stride=2)
+        self.proj = nn.Conv1d(3, 1024, 9, stride=9)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.proj(video.mean(dim=(-2, -1)))

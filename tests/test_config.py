@@ -88,7 +88,7 @@ def test_bad_yaml_and_missing_file(tmp_path):
         ("vqvae:\n  l_bins: 40000\n", "vqvae.l_bins: must be <= 32768, got 40000 (codes are stored as int16)"),
         ("gan:\n  steps: 0\n  warmup_steps: 0\n", "gan.steps: must be >= 1, got 0"),
         ("gan:\n  steps: 20\n  warmup_steps: 30\n", "gan.warmup_steps: must be <= gan.steps (20), got 30"),
-        ("gan:\n  steps: 30\n", "gan.warmup_steps: must be <= gan.steps (30), got 800"),
+        ("gan:\n  steps: 30\n", "gan.warmup_steps: must be <= gan.steps (30), got 1200"),
     ],
 )
 def test_strict_params_refuse_non_finite_and_absurd_values(tmp_path, text, expected):

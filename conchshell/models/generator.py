@@ -55,6 +55,8 @@ PAPER_PLANS: dict[str, dict] = {
 }
 POST_KERNEL = 40
 MIN_CHANNELS = 8
+#: The demo's width: it keeps the paper's seed length (time resolution); a narrower G shortens it in proportion.
+DEMO_WIDTH = 0.25
 
 
 def generator_config(
@@ -72,20 +74,24 @@ def generator_config(
     """Constructor arguments of G for `level` (high|low|deep) and size profile `size` (paper|demo).
 
     `demo` multiplies every stage's channels by `width` and keeps the layer plan, the seed's length and the
-    kernels, so it is the same network, narrower. G reads S-T features [in_channels, st_frames] (the default
+    kernels, so it is the same network, narrower; below the demo's width 0.25 (test-sized G's) the seed's
+    length shrinks in proportion too. G reads S-T features [in_channels, st_frames] (the default
     Inception-I3D's [1024, 2]; the ResNet-50 I3D's [2048, 9]); `st_dropout` drops that input while training
     (not in the paper: on the demo's 120 pictures G otherwise learns each picture, not what it shows). `out_scale` bounds G's output (Tanh × out_scale);
     training fits it to the level's codebook, since G's latent is snapped to its nearest code."""
     plan = PAPER_PLANS[level]
     scale = 1.0 if size == "paper" else float(width)
     stages = [[max(MIN_CHANNELS, int(round(c * scale))), k, s] for c, k, s in plan["stages"]]
+    length, reduction = int(plan["length"]), math.prod(s for _, _, s in plan["stages"])
+    if scale < DEMO_WIDTH:  # narrower than the demo (test-sized G's): shorter in time too, in proportion
+        length = max(reduction, int(round(length * scale / DEMO_WIDTH / reduction)) * reduction)
     return {
         "frames": int(frames),
         "in_channels": int(in_channels),
         "st_frames": int(st_frames),
         "num_classes": int(num_classes),
         "embed_dim": 256,
-        "length": int(plan["length"]),
+        "length": length,
         "stages": stages,
         "post_kernel": POST_KERNEL,
         "latent_dim": int(latent_dim),
