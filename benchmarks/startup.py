@@ -126,7 +126,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     the Jukebox-5b VQ-VAE architecture; demo = params.yaml's); G of `level`."""
     import torch
 
-    from conchshell.artifacts.checkpoints import i3d_identity, save_tcnn, save_vqvae
+    from conchshell.artifacts.checkpoints import i3d_identity, load_vqvae, save_tcnn, save_vqvae
     from conchshell.artifacts.i3d import build_i3d
     from conchshell.audio.spec import PAPER
     from conchshell.config import load_config
@@ -150,7 +150,7 @@ def write_random_models(folder: Path, params: Path, level: str = "deep", size: s
     save_vqvae(vqvae, folder / "vqvae.pt", parts["preset"], v.sample_rate)
     checkpoint = cfg.i3d.checkpoint if cfg.i3d.arch == parts["i3d_arch"] else None
     i3d = build_i3d(checkpoint, seed=cfg.seed, arch=parts["i3d_arch"])
-    frames = JukeboxCodec(vqvae, PAPER).frames(level, PAPER.samples)
+    frames = JukeboxCodec(load_vqvae(folder / "vqvae.pt"), PAPER).frames(level, PAPER.samples)  # as generate loads it
     g_config = generator_config(level, frames, size, cfg.gan.width, i3d.feature_dim, len(categories), **st_frames(i3d))
     gan = {
         "level": level,
