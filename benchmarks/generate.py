@@ -56,7 +56,7 @@ from conchshell.models.image_branch import ImageBranch
 from conchshell.models.jukebox.codec import JukeboxCodec
 from conchshell.models.jukebox.presets import preset_hps
 from conchshell.models.jukebox.vqvae import VQVAE
-from conchshell.models.tcnn import TCNN, frames_to_video
+from conchshell.models.tcnn import NUM_FRAMES, TCNN, frames_to_video
 
 sys.path.insert(0, str(Path(__file__).parent))
 from image_features import peak_memory_mib, reset_peak_memory  # the sibling benchmark's helpers
@@ -87,13 +87,13 @@ def sized_parts(cfg, size: str) -> dict:
 
 
 def st_frames(i3d) -> dict:
-    """generator_config's `st_frames` for `i3d` (T' of 18 frames), where this revision's G takes it (Table 1's G
-    flattens the S-T features; the earlier one read any T')."""
+    """generator_config's `st_frames` for `i3d` (T' of Algorithm 1's NUM_FRAMES frames), where this revision's G
+    takes it (Table 1's G flattens the S-T features; the earlier one read any T')."""
     if "st_frames" not in inspect.signature(generator_config).parameters:
         return {}
     from conchshell.models.i3d import temporal_length
 
-    return {"st_frames": temporal_length(18, i3d.arch)}
+    return {"st_frames": temporal_length(NUM_FRAMES, i3d.arch)}
 
 
 def random_pipeline(level: str, cfg, size: str, num_classes: int = 6) -> Pipeline:

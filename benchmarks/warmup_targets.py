@@ -76,7 +76,7 @@ def warm_up(args, cfg, codec, train: dict) -> tuple[torch.nn.Module, float]:
         int(torch.cat([train["label"], train["true_label"]]).max()) + 1,  # the categories G embeds
         out_scale=codebook_scale(codec, cfg.level),
         st_frames=train["st"].shape[2],
-        st_dropout=cfg.gan.st_dropout if args.st_dropout is None else args.st_dropout,
+        st_dropout=args.st_dropout,
     )
     g = build_generator(config)
     if not args.raw:
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cfg = load_config(paths.PARAMS)
     args.lr = args.lr if args.lr is not None else (cfg.gan.warmup_lr_g or cfg.gan.lr_g)
+    args.st_dropout = cfg.gan.st_dropout if args.st_dropout is None else args.st_dropout
     manifest = read_manifest(paths.PREPARED)
     vqvae = load_vqvae(paths.VQVAE)
     sha = state_dict_sha256(vqvae.state_dict())
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 "target": args.target,
                 "k": args.k,
                 "raw": args.raw,
-                "st_dropout": cfg.gan.st_dropout if args.st_dropout is None else args.st_dropout,
+                "st_dropout": args.st_dropout,
                 "seed": args.seed,
                 "steps": args.steps,
                 "score": args.score,
